@@ -1,0 +1,107 @@
+"""The backend interface: normalised crops in, heatmaps out, plus a frame-level ``estimate``.
+
+A backend must implement :meth:`Backend.infer`. :meth:`Backend.estimate` (crop, normalise, infer,
+decode, map back to frame pixels) has a CPU implementation here; GPU backends override it to keep
+the warp and the decoding on the device.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.crop import (
+    CropBox,
+    apply_affine,
+    crop_matrix,
+    heatmap_to_input,
+    invert_affine,
+    normalise_batch,
+    warp_crop,
+)
+from engine.decoding import decode_heatmaps, merge_flipped
+from engine.metadata import ModelMetadata
+from engine.timing import StageTimer
+
+
+class Backend(ABC):
+    """A loaded model ready for inference.
+
+    Attributes:
+        name: backend identifier, e.g. ``"onnxruntime"``, ``"torch-cuda"``, ``"tensorrt"``.
+        device: human-readable device, e.g. ``"CPU (2 threads)"``.
+        metadata: the model's metadata (skeleton, input size, normalisation).
+        model_path: the file the model was loaded from.
+    """
+
+    name: str = "backend"
+    device: str = "cpu"
+
+    def __init__(self, model_path: Path, metadata: ModelMetadata) -> None:
+        self.model_path = Path(model_path)
+        self.metadata = metadata
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, S, S) float32 normalised RGB -> (N, K, S/4, S/4) float32 heatmaps (final stack)."""
+
+    def warmup(self, batch_size: int = 1, iterations: int = 2) -> None:
+        """Run a few dummy batches so lazy initialisation does not land on the first real frame."""
+        s = self.metadata.input_size
+        x = np.zeros((batch_size, 3, s, s), dtype=np.float32)
+        for _ in range(iterations):
+            self.infer(x)
+
+    def close(self) -> None:
+        """Release runtime resources (sessions, device memory)."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device}, model {self.metadata.name or self.model_path.name}"
+
+    def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool = False,
+                 timer: StageTimer | None = None) -> np.ndarray:
+        """Pose for each (frame, box) pair.
+
+        Args:
+            frames: (H, W, 3) uint8 BGR frames; the same frame may appear several times.
+            boxes: one crop per frame, in that frame's pixels.
+            flip: average with the mirrored crop (flip test).
+
+        Returns:
+            (N, K, 3) float32: x, y in frame pixels and a confidence in [0, 1].
+        """
+        timer = timer or StageTimer()
+        s = self.metadata.input_size
+        with timer.stage("preprocess"):
+            crops = np.stack([warp_crop(f, b, s) for f, b in zip(frames, boxes, strict=True)])
+            x = normalise_batch(crops, self.metadata.normalisation)
+            if flip:
+                x = np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])
+        with timer.stage("infer"):
+            heat = self.infer(x)
+        with timer.stage("decode"):
+            n = len(boxes)
+            if flip:
+                heat = merge_flipped(heat[:n], heat[n:], self.metadata.skeleton_spec.flip_permutation())
+            keypoints = decode_heatmaps(heat)
+            keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
+        return keypoints
+
+
+def heatmaps_to_frame(points: np.ndarray, boxes: Sequence[CropBox], metadata: ModelMetadata) -> np.ndarray:
+    """Map (N, K, 2) heatmap coordinates back to frame pixels through each box's inverse affine."""
+    stride = metadata.input_size / metadata.heatmap_size
+    inp = heatmap_to_input(points, stride)
+    out = np.empty_like(inp)
+    for i, box in enumerate(boxes):
+        out[i] = apply_affine(invert_affine(crop_matrix(box, metadata.input_size)), inp[i])
+    return out

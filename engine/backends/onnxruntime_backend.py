@@ -1,0 +1,60 @@
+"""ONNX Runtime backend: CPU, or the CUDA execution provider when onnxruntime-gpu is installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.backends.base import Backend
+from engine.errors import BackendError, ModelError
+from engine.model_file import read_onnx_metadata
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "heatmaps"
+
+
+def cuda_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs an exported ``.onnx`` model (tensors ``input`` (N, 3, S, S) -> ``heatmaps`` (N, K, S/4, S/4))."""
+
+    def __init__(self, model_path: Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        meta = read_onnx_metadata(model_path)
+        super().__init__(model_path, meta)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.log_severity_level = 3
+        if device == "cuda":
+            if not cuda_available():
+                raise BackendError("backend onnxruntime-cuda needs onnxruntime-gpu with CUDA; "
+                                   "it is not installed here")
+            providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise ModelError(f"{model_path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+            raise ModelError(f"{model_path}: expected tensors {INPUT_NAME!r} and {OUTPUT_NAME!r}")
+        shape = inputs[INPUT_NAME].shape
+        s = meta.input_size
+        if len(shape) != 4 or list(shape[1:]) != [3, s, s]:
+            raise ModelError(f"{model_path}: input shape {shape} does not match metadata size {s}")
+        self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
+        self.device = "CUDA" if device == "cuda" else f"CPU ({opts.intra_op_num_threads} threads)"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.asarray(out[0], dtype=np.float32)

@@ -1,0 +1,115 @@
+"""Heatmap decoding: integer argmax refined to sub-pixel, plus the flip test.
+
+All functions take heatmaps (N, K, H, W) float32 and return coordinates in the heatmap frame
+(x right, y down, pixel centres on integers) unless they say otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def argmax_2d(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, K, H, W) -> integer x (N, K), y (N, K) and peak value (N, K)."""
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, h * w)
+    idx = flat.argmax(axis=2)
+    val = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
+    return idx % w, idx // w, val
+
+
+def _quarter_offset(heatmaps: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
+    """The classic 0.25 px shift toward the higher neighbour, per axis. Returns (N, K, 2)."""
+    n, k, h, w = heatmaps.shape
+    ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
+    xl, xr = np.clip(xi - 1, 0, w - 1), np.clip(xi + 1, 0, w - 1)
+    yu, yd = np.clip(yi - 1, 0, h - 1), np.clip(yi + 1, 0, h - 1)
+    dx = heatmaps[ni, ki, yi, xr] - heatmaps[ni, ki, yi, xl]
+    dy = heatmaps[ni, ki, yd, xi] - heatmaps[ni, ki, yu, xi]
+    return 0.25 * np.stack([np.sign(dx), np.sign(dy)], axis=-1)
+
+
+def _dark_offset(heatmaps: np.ndarray, xi: np.ndarray, yi: np.ndarray, blur_kernel: int) -> np.ndarray:
+    """DARK refinement (Zhang et al., CVPR 2020): a Newton step on the log-heatmap at the peak.
+
+    A Gaussian's log is a quadratic, so one step lands on the true centre; the blur makes a
+    network's heatmap closer to Gaussian first. Returns (N, K, 2), NaN where the step is invalid.
+    """
+    n, k, h, w = heatmaps.shape
+    hm = heatmaps.astype(np.float32, copy=True)
+    if blur_kernel > 1:
+        for i in range(n):
+            for j in range(k):
+                peak = hm[i, j].max()
+                cv2.GaussianBlur(hm[i, j], (blur_kernel, blur_kernel), 0, dst=hm[i, j])
+                # Keep the peak height so confidences are unchanged in meaning.
+                m = hm[i, j].max()
+                if m > 0:
+                    hm[i, j] *= peak / m
+    logh = np.log(np.maximum(hm, 1e-10)).astype(np.float64)
+    ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
+    inside = (xi >= 1) & (xi <= w - 2) & (yi >= 1) & (yi <= h - 2)
+    x = np.clip(xi, 1, w - 2)
+    y = np.clip(yi, 1, h - 2)
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return logh[ni, ki, y + dy, x + dx]
+
+    c = at(0, 0)
+    dxx = at(0, 1) - 2 * c + at(0, -1)
+    dyy = at(1, 0) - 2 * c + at(-1, 0)
+    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    gx = 0.5 * (at(0, 1) - at(0, -1))
+    gy = 0.5 * (at(1, 0) - at(-1, 0))
+    det = dxx * dyy - dxy * dxy
+    # A maximum needs a negative-definite Hessian; otherwise the step is meaningless.
+    ok = inside & (det > 1e-12) & (dxx < 0)
+    safe = np.where(ok, det, 1.0)
+    ox = -(dyy * gx - dxy * gy) / safe
+    oy = -(dxx * gy - dxy * gx) / safe
+    ok &= (np.abs(ox) <= 1.0) & (np.abs(oy) <= 1.0)
+    off = np.stack([ox, oy], axis=-1)
+    off[~ok] = np.nan
+    return off
+
+
+def decode_heatmaps(heatmaps: np.ndarray, refine: str = "dark", blur_kernel: int = 3) -> np.ndarray:
+    """Decode (N, K, H, W) heatmaps to (N, K, 3): x, y in heatmap pixels and a confidence.
+
+    Args:
+        refine: ``"dark"`` (Taylor step, falls back to the quarter shift where it is invalid),
+            ``"quarter"`` (0.25 px toward the higher neighbour) or ``"none"``.
+        blur_kernel: odd Gaussian kernel for DARK's smoothing; 1 disables it.
+
+    The confidence is the heatmap's peak value, clipped to [0, 1].
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must be (N, K, H, W), got shape {heatmaps.shape}")
+    xi, yi, val = argmax_2d(heatmaps)
+    xy = np.stack([xi, yi], axis=-1).astype(np.float64)
+    if refine == "dark":
+        off = _dark_offset(heatmaps, xi, yi, blur_kernel)
+        quarter = _quarter_offset(heatmaps, xi, yi)
+        off = np.where(np.isnan(off), quarter, off)
+        xy += off
+    elif refine == "quarter":
+        xy += _quarter_offset(heatmaps, xi, yi)
+    elif refine != "none":
+        raise ValueError(f"unknown refine mode {refine!r}")
+    conf = np.clip(val, 0.0, 1.0)
+    return np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
+
+
+def merge_flipped(heatmaps: np.ndarray, flipped_heatmaps: np.ndarray,
+                  flip_permutation: Sequence[int]) -> np.ndarray:
+    """Flip test: average heatmaps (N, K, H, W) with those of the mirrored crop.
+
+    The mirrored crop's heatmaps are flipped back along W and their left/right channels swapped.
+    With pixel centres at stride*j + (stride-1)/2, mirroring the input maps heatmap column j to
+    W-1-j exactly, so no shift is needed.
+    """
+    back = flipped_heatmaps[:, list(flip_permutation), :, ::-1]
+    return 0.5 * (heatmaps + back)

@@ -1,0 +1,79 @@
+"""ONNX export of a checkpoint's final stack, in FP32 or FP16-inside (needs torch and onnx).
+
+Graph contract: input ``input`` (N, 3, S, S) float32, output ``heatmaps`` (N, K, S/4, S/4) float32,
+dynamic N, opset >= 17, metadata JSON under ``metadata_props["hgpose"]``. The FP16 variant keeps
+float32 I/O and casts at the edges, so TensorRT can build it as a strongly typed network.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from engine.atomic import atomic_path
+from engine.errors import ModelError
+from engine.metadata import METADATA_KEY, ModelMetadata
+
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    metadata: ModelMetadata
+    max_abs_diff: float
+    size_bytes: int
+
+
+def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Convert initialisers and compute to FP16, keeping float32 graph inputs and outputs."""
+    from onnxconverter_common import float16
+
+    return float16.convert_float_to_float16(model, keep_io_types=True)
+
+
+def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check: int = 2,
+                opset: int = OPSET) -> ExportReport:
+    """Export ``checkpoint`` to ``out`` (written atomically), check it, and measure torch-vs-ORT parity."""
+    import onnxruntime as ort
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.model import LastStack
+
+    if opset < 17:
+        raise ModelError(f"opset must be at least 17, got {opset}")
+    model, meta = load_checkpoint(checkpoint)
+    net = LastStack(model).eval()
+    s = meta.input_size
+    example = torch.zeros(1, 3, s, s)
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(net, (example,), buf, input_names=["input"], output_names=["heatmaps"],
+                          dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}},
+                          opset_version=opset, do_constant_folding=True, dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = meta.with_updates(precision="fp16" if fp16 else "fp32")
+    if fp16:
+        proto = _to_fp16(proto)
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    proto.producer_name = "hgpose"
+    onnx.checker.check_model(proto, full_check=True)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch_for_check, 3, s, s)).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(["heatmaps"], {"input": x})[0]
+    diff = float(np.abs(ref - got).max())
+
+    with atomic_path(Path(out)) as tmp:
+        onnx.save(proto, str(tmp))
+    return ExportReport(Path(out), meta, diff, Path(out).stat().st_size)

@@ -1,0 +1,162 @@
+"""Model configuration and the metadata that travels inside every model file.
+
+A checkpoint (``.pt``), an ONNX file and a TensorRT engine sidecar all carry the same JSON
+document, so no caller guesses the skeleton, input size or normalisation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from engine.errors import ModelError
+from engine.skeleton import Skeleton, get_skeleton
+
+METADATA_KEY = "hgpose"
+FORMAT_VERSION = 1
+
+# Mean and standard deviation in RGB order on a 0..1 scale (ImageNet statistics).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class HourglassConfig:
+    """Architecture of a Stacked Hourglass network.
+
+    Attributes:
+        num_stacks: hourglass modules in sequence (1..8); each one is supervised.
+        width: feature channels inside the hourglasses (the paper uses 256).
+        num_joints: heatmap channels K.
+        input_size: square input side in pixels; must be a multiple of ``4 * 2**depth``.
+        depth: poolings inside each hourglass (4 in the paper: 64 -> 4 at a 256 input).
+    """
+
+    num_stacks: int = 2
+    width: int = 256
+    num_joints: int = 14
+    input_size: int = 256
+    depth: int = 4
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_stacks <= 8:
+            raise ModelError(f"num_stacks must be 1..8, got {self.num_stacks}")
+        if self.width < 8 or self.width % 4:
+            raise ModelError(f"width must be a multiple of 4 and at least 8, got {self.width}")
+        if self.num_joints < 1:
+            raise ModelError(f"num_joints must be positive, got {self.num_joints}")
+        if not 1 <= self.depth <= 6:
+            raise ModelError(f"depth must be 1..6, got {self.depth}")
+        multiple = 4 * 2**self.depth
+        if self.input_size < multiple or self.input_size % multiple:
+            raise ModelError(f"input_size must be a multiple of {multiple} for depth {self.depth}, "
+                             f"got {self.input_size}")
+
+    @property
+    def heatmap_size(self) -> int:
+        """Side of the output heatmaps: the stem downsamples by 4."""
+        return self.input_size // 4
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Pixel normalisation: ``(rgb / 255 - mean) / std``, channel order RGB."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything a runtime needs to use a model, stored inside the model file.
+
+    Attributes:
+        skeleton: registry name of the joint set (``engine.skeleton``).
+        config: the network architecture.
+        normalisation: input pixel normalisation.
+        name: a short human name (``"hg2-w128-128"``).
+        training: free-form training provenance (data, recipe, epochs).
+        metrics: validation metrics, e.g. ``{"pck@0.2": 0.74}``.
+        precision: ``"fp32"`` or ``"fp16"`` (weights and compute inside the graph).
+    """
+
+    skeleton: str
+    config: HourglassConfig
+    normalisation: Normalisation = field(default_factory=Normalisation)
+    name: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        skel = get_skeleton(self.skeleton)
+        if skel.num_joints != self.config.num_joints:
+            raise ModelError(f"skeleton {self.skeleton} has {skel.num_joints} joints but the network "
+                             f"predicts {self.config.num_joints}")
+
+    @property
+    def skeleton_spec(self) -> Skeleton:
+        return get_skeleton(self.skeleton)
+
+    @property
+    def input_size(self) -> int:
+        return self.config.input_size
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.config.heatmap_size
+
+    def with_updates(self, **changes: Any) -> ModelMetadata:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        try:
+            version = int(data.get("format_version", FORMAT_VERSION))
+            if version > FORMAT_VERSION:
+                raise ModelError(f"model metadata format {version} is newer than this hgpose "
+                                 f"understands ({FORMAT_VERSION}); upgrade hgpose")
+            norm = data.get("normalisation") or {}
+            return cls(
+                skeleton=str(data["skeleton"]),
+                config=HourglassConfig(**data["config"]),
+                normalisation=Normalisation(mean=tuple(norm.get("mean", IMAGENET_MEAN)),
+                                            std=tuple(norm.get("std", IMAGENET_STD))),
+                name=str(data.get("name", "")),
+                training=dict(data.get("training", {})),
+                metrics={k: float(v) for k, v in dict(data.get("metrics", {})).items()},
+                precision=str(data.get("precision", "fp32")),
+                format_version=version,
+            )
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model metadata is malformed ({exc.__class__.__name__}: {exc})") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model metadata is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ModelError("model metadata is not a JSON object")
+        return cls.from_dict(data)
+
+
+def check_compatible(meta: ModelMetadata, *, skeleton: str | None = None,
+                     input_size: int | None = None) -> None:
+    """Refuse a model whose joints or input size differ from what the caller requires."""
+    if skeleton is not None and meta.skeleton != skeleton:
+        raise ModelError(f"model predicts skeleton {meta.skeleton!r} ({meta.config.num_joints} joints) "
+                         f"but {skeleton!r} is required")
+    if input_size is not None and meta.input_size != input_size:
+        raise ModelError(f"model input size is {meta.input_size} but {input_size} is required")

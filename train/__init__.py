@@ -1,0 +1,4 @@
+"""hgpose training: datasets, augmentation, heatmap targets, the training loop and PCK evaluation.
+
+Imports ``engine``; never imported by it.
+"""

@@ -1,0 +1,66 @@
+"""Training augmentation: random scale, rotation, mirror with joint swap, and colour jitter.
+
+Works on pack crops (P, P, 3) and their joints (K, 3) in crop pixels, producing the network input
+crop (S, S, 3) and joints in input pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.crop import CropBox, apply_affine, crop_matrix
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random transforms (the paper's: scale 0.75-1.25, rotation +-30 degrees)."""
+
+    scale: tuple[float, float] = (0.75, 1.25)
+    rotation: float = 30.0
+    rotation_prob: float = 0.6
+    flip_prob: float = 0.5
+    translate: float = 0.05
+    colour: float = 0.2
+    enabled: bool = True
+
+
+def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size: int,
+            flip_permutation: Sequence[int], config: AugmentConfig,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a pack crop to a random training view.
+
+    Args:
+        image: (P, P, 3) uint8 pack crop, person centred.
+        joints: (K, 3) joints in pack pixels.
+        person_size: side of the person box in pack pixels; at scale 1 it fills the output crop.
+
+    Returns:
+        (S, S, 3) uint8 crop and (K, 3) float32 joints in output pixels (labels unchanged, except
+        swapped left/right on a mirror).
+    """
+    p = image.shape[0]
+    cx = cy = (p - 1) / 2
+    size, rotation = person_size, 0.0
+    if config.enabled:
+        size *= float(rng.uniform(*config.scale))
+        if rng.random() < config.rotation_prob:
+            rotation = float(rng.uniform(-config.rotation, config.rotation))
+        cx += float(rng.uniform(-1, 1)) * config.translate * person_size
+        cy += float(rng.uniform(-1, 1)) * config.translate * person_size
+    m = crop_matrix(CropBox(cx, cy, size, rotation), out_size)
+    out = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    j = joints.astype(np.float32, copy=True)
+    j[:, :2] = apply_affine(m, joints[:, :2])
+    if config.enabled and rng.random() < config.flip_prob:
+        out = np.ascontiguousarray(out[:, ::-1])
+        j[:, 0] = out_size - 1 - j[:, 0]  # mirror about the centre line of pixel centres
+        j = j[list(flip_permutation)]
+    if config.enabled and config.colour > 0:
+        gains = rng.uniform(1 - config.colour, 1 + config.colour, size=3).astype(np.float32)
+        out = np.clip(out.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+    return out, j

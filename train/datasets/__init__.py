@@ -1,0 +1,1 @@
+"""Dataset loaders. Each returns :class:`train.datasets.base.PoseSample` records."""

@@ -1,0 +1,38 @@
+"""The common sample record every dataset loader produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.crop import CropBox
+
+
+@dataclass(frozen=True)
+class PoseSample:
+    """One annotated person.
+
+    Attributes:
+        image_path: the image file.
+        joints: (K, 3) float32 in image pixels: x, y, and 1 where the joint is labelled (0: unlabelled).
+        box: the person crop (centre and side in image pixels).
+    """
+
+    image_path: Path
+    joints: np.ndarray
+    box: CropBox
+
+
+# Padding of the joints' bounding box that makes the single-person crop (standard protocol).
+PERSON_BOX_PADDING = 1.25
+
+
+def person_box(joints: np.ndarray, padding: float = PERSON_BOX_PADDING) -> CropBox:
+    """Square crop around the labelled joints (K, 3), the longer side scaled by ``padding``."""
+    vis = joints[:, 2] > 0
+    pts = joints[vis, :2] if vis.any() else joints[:, :2]
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)

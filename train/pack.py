@@ -1,0 +1,129 @@
+"""Dataset packs: one compact ``.npz`` file of person-centred JPEG crops and their joints.
+
+Decoding full photos and cropping every epoch wastes CPU; a pack is made once (``hgpose prepare``),
+is small enough to copy to a remote GPU machine (LSPET: ~40 MB), and decodes into memory in seconds.
+
+Pack frame: each crop is ``pack_size`` pixels square, centred on the person box, with side
+``context * box.size`` image pixels; joints are stored in crop pixels (pixel centres on integers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from engine.atomic import atomic_path
+from engine.crop import CropBox, apply_affine, crop_matrix, warp_crop
+from engine.errors import InputError
+from train.datasets.base import PoseSample
+
+PACK_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PackSpec:
+    """How crops are cut: side in pixels, context around the person box, JPEG quality."""
+
+    pack_size: int = 160
+    context: float = 1.5
+    jpeg_quality: int = 78
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A decoded pack in memory.
+
+    Attributes:
+        images: (N, P, P, 3) uint8 BGR crops.
+        joints: (N, K, 3) float32 in crop pixels, third column 1 for labelled joints.
+        boxes: (N, 4) float32 source person boxes (cx, cy, size, rotation) in image pixels.
+        names: N source image names.
+        info: the pack's header (spec, skeleton, source).
+    """
+
+    images: np.ndarray
+    joints: np.ndarray
+    boxes: np.ndarray
+    names: tuple[str, ...]
+    info: dict
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def person_size(self) -> float:
+        """Side of the person box in crop pixels."""
+        return float(self.info["pack_size"]) / float(self.info["context"])
+
+
+def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray]:
+    image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot decode image {sample.image_path}")
+    box = CropBox(sample.box.cx, sample.box.cy, sample.box.size * spec.context)
+    crop = warp_crop(image, box, spec.pack_size, interpolation=cv2.INTER_AREA
+                     if box.size > spec.pack_size else cv2.INTER_LINEAR)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality])
+    if not ok:
+        raise InputError(f"cannot encode a crop of {sample.image_path}")
+    joints = sample.joints.copy()
+    joints[:, :2] = apply_affine(crop_matrix(box, spec.pack_size), joints[:, :2])
+    joints[joints[:, 2] <= 0, :2] = 0.0
+    return buf.tobytes(), joints
+
+
+def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skeleton: str,
+               source: str, progress: bool = True) -> Path:
+    """Crop, encode and write ``samples`` to ``out`` atomically; returns ``out``."""
+    if not samples:
+        raise InputError("no samples to pack")
+    blobs, joints = [], []
+    for s in tqdm(samples, desc=f"packing {Path(out).name}", unit="img", disable=not progress):
+        blob, j = _encode(s, spec)
+        blobs.append(np.frombuffer(blob, dtype=np.uint8))
+        joints.append(j)
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
+    info = {"format": PACK_FORMAT, "pack_size": spec.pack_size, "context": spec.context,
+            "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs)}
+    boxes = np.array([[s.box.cx, s.box.cy, s.box.size, s.box.rotation] for s in samples], dtype=np.float32)
+    with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, jpeg=np.concatenate(blobs), offsets=offsets, joints=np.stack(joints),
+                 boxes=boxes, names=np.array([s.image_path.name for s in samples]),
+                 info=np.array(json.dumps(info)))
+    return Path(out)
+
+
+def read_pack(path: Path, progress: bool = False) -> Pack:
+    """Load and decode a pack into memory (decode once, then every epoch reuses the pixels)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"pack {path} does not exist (make it with `hgpose prepare`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            info = json.loads(str(z["info"]))
+            jpeg, offsets = z["jpeg"], z["offsets"]
+            joints, boxes, names = z["joints"], z["boxes"], tuple(str(n) for n in z["names"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path} is not a valid hgpose pack ({exc})") from None
+    if info.get("format") != PACK_FORMAT:
+        raise InputError(f"{path}: pack format {info.get('format')} is not supported (expected {PACK_FORMAT})")
+    p = int(info["pack_size"])
+    images = np.empty((len(names), p, p, 3), dtype=np.uint8)
+    for i in tqdm(range(len(names)), desc=f"decoding {path.name}", unit="img", disable=not progress):
+        img = cv2.imdecode(jpeg[offsets[i]:offsets[i + 1]], cv2.IMREAD_COLOR)
+        if img is None or img.shape != (p, p, 3):
+            raise InputError(f"{path}: crop {i} is corrupt")
+        images[i] = img
+    return Pack(images=images, joints=joints.astype(np.float32), boxes=boxes, names=names, info=info)
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 1)))

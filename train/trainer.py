@@ -1,0 +1,248 @@
+"""The training loop: intermediate supervision, checkpoints with exact resume, best-by-PCK.
+
+Runs on one CPU, one GPU, or many GPUs under ``torchrun`` (DDP; see ``train.distributed``).
+Output directory layout: ``last.pt`` (resumable), ``best.pt`` (best validation PCK),
+``log.csv`` (one row per epoch) and ``config.toml``-equivalent JSON in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from engine.checkpoint import read_checkpoint, save_checkpoint
+from engine.crop import CropBox, apply_affine, crop_matrix, heatmap_to_input
+from engine.decoding import decode_heatmaps, merge_flipped
+from engine.errors import ConfigError
+from engine.metadata import ModelMetadata
+from engine.model import StackedHourglass, build_model
+from engine.skeleton import get_skeleton
+from train import distributed as dist
+from train.augment import AugmentConfig
+from train.config import TrainConfig, config_to_dict
+from train.data import PackDataset
+from train.metrics import pck
+from train.pack import Pack, read_pack
+
+
+def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """MSE summed over stacks (intermediate supervision); unlabelled joints masked by ``weights`` (N, K)."""
+    w = weights[:, :, None, None]
+    return sum(((out.float() - target) ** 2 * w).mean() for out in outputs)  # type: ignore[return-value]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda was requested but CUDA is not available")
+    return torch.device(name)
+
+
+def lr_at(step: int, total_steps: int, steps_per_epoch: int, config: TrainConfig) -> float:
+    """Learning rate after ``step`` optimiser steps: linear warm-up, then the schedule."""
+    o = config.optim
+    if o.warmup_steps and step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    if o.schedule == "cosine":
+        t = min(1.0, (step - o.warmup_steps) / max(1, total_steps - o.warmup_steps))
+        return o.lr * 0.5 * (1 + math.cos(math.pi * t))
+    if o.schedule == "step":
+        epoch = step // max(1, steps_per_epoch)
+        return o.lr * o.step_gamma ** sum(epoch >= e for e in o.step_epochs)
+    return o.lr
+
+
+@torch.no_grad()
+def predict_pack(model: nn.Module, pack: Pack, meta: ModelMetadata, device: torch.device,
+                 batch_size: int = 64, flip: bool = False) -> np.ndarray:
+    """Predict joints (N, K, 3) in *input-crop* pixels for the person-centred view of each pack crop."""
+    ds = PackDataset(pack, meta.input_size, meta.heatmap_size, AugmentConfig(enabled=False),
+                     meta.normalisation)
+    model.eval()
+    perm = meta.skeleton_spec.flip_permutation()
+    preds = []
+    for start in range(0, len(ds), batch_size):
+        x = torch.stack([ds[i][0] for i in range(start, min(start + batch_size, len(ds)))]).to(device)
+        heat = model(x)[-1].float()
+        if flip:
+            heat_f = model(torch.flip(x, dims=[3]))[-1].float()
+            hm = merge_flipped(heat.cpu().numpy(), heat_f.cpu().numpy(), perm)
+        else:
+            hm = heat.cpu().numpy()
+        dec = decode_heatmaps(hm)
+        dec[..., :2] = heatmap_to_input(dec[..., :2], meta.input_size / meta.heatmap_size)
+        preds.append(dec)
+    return np.concatenate(preds)
+
+
+def validation_joints(pack: Pack, input_size: int) -> np.ndarray:
+    """Ground truth (N, K, 3) of a pack in the same un-augmented input-crop frame as predict_pack."""
+    centre = (pack.images.shape[1] - 1) / 2
+    m = crop_matrix(CropBox(centre, centre, pack.person_size), input_size)
+    joints = pack.joints.copy()
+    joints[..., :2] = apply_affine(m, joints[..., :2])
+    return joints
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step: int = 0
+    best_pck: float = -1.0
+    history: list[dict[str, float]] | None = None
+
+
+def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the path of the best checkpoint."""
+    ctx = dist.init()
+    device = resolve_device(config.device) if not ctx.enabled else ctx.device
+    seed_everything(config.seed + ctx.rank)
+    out_dir = Path(config.out_dir)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    skel = get_skeleton(config.data.skeleton)
+    if skel.num_joints != config.model.num_joints:
+        raise ConfigError(f"model.num_joints={config.model.num_joints} but skeleton {skel.name} has "
+                          f"{skel.num_joints}")
+    meta = ModelMetadata(skeleton=skel.name, config=config.model, name=config.name,
+                         training={"config": config_to_dict(config)})
+
+    train_pack = read_pack(Path(config.data.train_pack), progress=progress and ctx.is_main)
+    val_pack = read_pack(Path(config.data.val_pack), progress=progress and ctx.is_main)
+    ds = PackDataset(train_pack, config.model.input_size, config.model.heatmap_size, config.augment,
+                     meta.normalisation, sigma=config.data.sigma, seed=config.seed)
+    workers = config.data.num_workers if config.data.num_workers >= 0 else (4 if device.type == "cuda" else 0)
+    sampler = dist.sampler(ds, ctx, seed=config.seed)
+    loader = DataLoader(ds, batch_size=config.optim.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=workers, drop_last=True, pin_memory=device.type == "cuda",
+                        persistent_workers=workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
+    steps_per_epoch = len(loader)
+    total_steps = steps_per_epoch * config.optim.epochs
+
+    model: StackedHourglass = build_model(config.model).to(device)
+    use_cuda_tricks = device.type == "cuda"
+    if use_cuda_tricks and config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = model.parameters()
+    if config.optim.name == "rmsprop":
+        opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=config.optim.lr,
+                                                         weight_decay=config.optim.weight_decay)
+    elif config.optim.name == "adam":
+        opt = torch.optim.Adam(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    else:
+        raise ConfigError(f"unknown optimiser {config.optim.name!r} (adam, rmsprop)")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda_tricks and config.amp)
+
+    state = TrainState(history=[])
+    last = out_dir / "last.pt"
+    if resume and last.is_file():
+        ck = read_checkpoint(last)
+        model.load_state_dict(ck["state_dict"])
+        opt.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck.get("scaler", {}) or scaler.state_dict())
+        state = TrainState(epoch=ck["epoch"], step=ck["step"], best_pck=ck.get("best_pck", -1.0),
+                           history=ck.get("history", []))
+        torch.set_rng_state(ck["rng"]["torch"])
+    net = dist.wrap(model, ctx)
+    truth = validation_joints(val_pack, config.model.input_size)
+
+    steps_this_run = 0
+    while state.epoch < config.optim.epochs:
+        epoch = state.epoch
+        ds.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        # Skip the batches already done in this epoch when resuming mid-epoch.
+        skip = state.step - epoch * steps_per_epoch
+        net.train()
+        t0 = time.perf_counter()
+        loss_sum, loss_n = 0.0, 0
+        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch",
+                       disable=not (progress and ctx.is_main), initial=max(skip, 0), total=steps_per_epoch)
+        # The loader order is fixed by (seed, epoch): regenerate it so a resume sees the same batches.
+        if sampler is None:
+            loader.generator.manual_seed(config.seed * 1000 + epoch)  # type: ignore[union-attr]
+        for i, (x, target, weights, _) in enumerate(batches):
+            if i < skip:
+                continue
+            for group in opt.param_groups:
+                group["lr"] = lr_at(state.step, total_steps, steps_per_epoch, config)
+            x = x.to(device, non_blocking=True)
+            if use_cuda_tricks and config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            target, weights = target.to(device, non_blocking=True), weights.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda_tricks and config.amp):
+                outputs = net(x)
+            loss = heatmap_loss(outputs, target, weights)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.optim.grad_clip > 0:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            state.step += 1
+            steps_this_run += 1
+            loss_sum += float(loss.detach())
+            loss_n += 1
+            batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{opt.param_groups[0]['lr']:.1e}")
+            if config.max_steps and steps_this_run >= config.max_steps:
+                break
+        epoch_done = state.step >= (epoch + 1) * steps_per_epoch
+        row: dict[str, float] = {"epoch": epoch + 1 if epoch_done else epoch + (i + 1) / steps_per_epoch,
+                                 "step": state.step, "loss": dist.mean(loss_sum / max(loss_n, 1), ctx),
+                                 "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        if epoch_done:
+            state.epoch += 1
+        if epoch_done and (state.epoch % config.val_every == 0 or state.epoch == config.optim.epochs):
+            if ctx.is_main:
+                preds = predict_pack(model, val_pack, meta, device, flip=config.flip_test_val)
+                res = pck(preds, truth, skel)
+                row.update({"val_pck": res.overall, "val_pck_limbs": res.limbs})
+                if res.overall > state.best_pck:
+                    state.best_pck = res.overall
+                    best_meta = meta.with_updates(metrics={"val_pck@0.2": res.overall,
+                                                           "val_pck@0.2_limbs": res.limbs,
+                                                           "epoch": float(state.epoch)})
+                    save_checkpoint(out_dir / "best.pt", model, best_meta)
+            dist.barrier(ctx)
+        assert state.history is not None
+        state.history.append(row)
+        if ctx.is_main:
+            _append_csv(out_dir / "log.csv", row)
+            save_checkpoint(last, model, meta, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
+                            epoch=state.epoch, step=state.step, best_pck=state.best_pck,
+                            history=state.history, rng={"torch": torch.get_rng_state()})
+            if progress:
+                tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
+        if config.max_steps and steps_this_run >= config.max_steps:
+            break
+    dist.cleanup(ctx)
+    return out_dir / "best.pt"
+
+
+def _append_csv(path: Path, row: dict[str, float]) -> None:
+    fields = ["epoch", "step", "loss", "lr", "seconds", "val_pck", "val_pck_limbs"]
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
