@@ -14,10 +14,11 @@ A TOML file mirrors the dataclass tree, e.g.::
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from engine.errors import ConfigError, HgposeError
 from engine.metadata import HourglassConfig

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn

@@ -56,7 +56,8 @@ class Backend(ABC):
             self.infer(x)
 
     def close(self) -> None:
-        """Release runtime resources (sessions, device memory)."""
+        """Release runtime resources (sessions, device memory); the default holds none."""
+        return None
 
     def __enter__(self) -> Backend:
         return self
