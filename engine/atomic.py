@@ -27,10 +27,11 @@ def ensure_writable_dir(directory: Path) -> Path:
     return directory
 
 
-def _umask() -> int:
+def default_file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the current umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -52,7 +53,7 @@ def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     try:
         yield tmp
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, target)
     except BaseException:
         # BaseException: a Ctrl-C mid-write must not leave the temporary behind either.

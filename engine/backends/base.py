@@ -89,7 +89,7 @@ class Backend(ABC):
                 x = np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])
         with timer.stage("infer"):
             heat = self.infer(x)
-        with timer.stage("decode"):
+        with timer.stage("decode-heatmaps"):
             n = len(boxes)
             if flip:
                 heat = merge_flipped(heat[:n], heat[n:], self.metadata.skeleton_spec.flip_permutation())

@@ -1,0 +1,91 @@
+"""Offline annotation: run the pipeline over a source and write JSON, CSV and optionally an MP4.
+
+Outputs are written atomically. On an interruption (Ctrl-C) the frames processed so far are
+written as valid files marked ``"complete": false``, and the rendered video holds exactly the
+frames listed in the JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.annotations import AnnotationLog
+from engine.backends.base import Backend
+from engine.pipeline import PipelineConfig, PosePipeline
+from engine.render import draw_pose
+from engine.sources import ImageFolderSource, ImageSource, VideoSource
+from engine.video_writer import AtomicVideoWriter
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    """What to produce and how: overlay video, drawing threshold and pipeline options."""
+
+    render: bool = False
+    draw_threshold: float = 0.3
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class AnnotateSummary:
+    json_path: Path
+    csv_path: Path
+    video_path: Path | None
+    frames: int
+    complete: bool
+    skipped: int
+    fps: float
+
+
+def model_header(backend: Backend) -> dict:
+    m = backend.metadata
+    return {"name": m.name, "file": backend.model_path.name, "backend": backend.name, "device": backend.device,
+            "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics}
+
+
+def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backend: Backend, out_dir: Path,
+                    stem: str, options: AnnotateOptions) -> AnnotateSummary:
+    """Annotate one opened source into ``out_dir/<stem>.{json,csv[,mp4]}``."""
+    info = source.info
+    pipeline = PosePipeline(backend, options.pipeline)
+    skeleton = backend.metadata.skeleton_spec
+    log = AnnotationLog(
+        source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
+                "fps": info.fps, "frame_count": info.frame_count},
+        model=model_header(backend), skeleton=skeleton, skipped=info.skipped)
+    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
+    writer = None
+    if options.render:
+        writer = AtomicVideoWriter(out_dir / f"{stem}.mp4", info.fps or 5.0, (info.width, info.height))
+    still = info.kind != "video"
+    complete = False
+    bar = tqdm(total=info.frame_count or None, desc=Path(info.path).name, unit="frame",
+               disable=not options.progress, dynamic_ncols=True)
+    try:
+        for frame in source:
+            if still:
+                result = pipeline.process_image(frame.image, frame.index)
+            else:
+                result = pipeline.process(frame.image, frame.index, frame.timestamp)
+            log.add(result, frame.name)
+            if writer is not None:
+                writer.write(draw_pose(frame.image.copy(), result.keypoints, skeleton, options.draw_threshold,
+                                       result.box))
+            bar.update(1)
+            bar.set_postfix(infer_ms=f"{result.timings_ms.get('infer', 0.0):.1f}", state=result.state,
+                            refresh=False)
+        complete = True
+    finally:
+        fps = bar.format_dict.get("rate") or 0.0
+        bar.close()
+        video = None
+        if writer is not None:
+            # An interruption can land between logging a frame and encoding it: keep them equal.
+            log.truncate(writer.frames)
+            video = writer.close()
+        log.write(json_path, csv_path, complete)
+    return AnnotateSummary(json_path, csv_path, video, len(log.frames), complete, len(info.skipped), float(fps))

@@ -1,0 +1,76 @@
+"""``hgpose annotate INPUT... --out DIR``: pose keypoints for videos, image folders or images."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.cli_support import argv_or_default, run_command
+from engine.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpose annotate", description=__doc__)
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                   help="video files, image folders or images (default: the bundled clip)")
+    p.add_argument("--out", type=Path, default=Path("out"), help="output directory (default: ./out)")
+    p.add_argument("--render", action="store_true", help="also write <stem>.mp4 with the skeleton overlay")
+    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
+                                                   "tensorrt (default: auto)")
+    p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
+    p.add_argument("--no-smooth", action="store_true", help="disable One Euro smoothing on videos")
+    p.add_argument("--threshold", type=float, default=0.3, help="confidence below which joints are not drawn")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        from engine.annotate import AnnotateOptions, annotate_source
+        from engine.assets import default_clip_path, default_model_path
+        from engine.atomic import ensure_writable_dir
+        from engine.backends.registry import open_backend
+        from engine.pipeline import PipelineConfig
+        from engine.smoothing import OneEuroConfig
+        from engine.sources import open_source
+
+        inputs = args.inputs or [default_clip_path()]
+        stems = [p.stem if p.suffix else p.name for p in inputs]
+        dupes = sorted({s for s in stems if stems.count(s) > 1})
+        if dupes:
+            raise InputError(f"inputs share the output name(s) {', '.join(dupes)}; annotate them into "
+                             "separate --out directories")
+        # Validate everything before the first output is written: no partial garbage.
+        sources = [open_source(p) for p in inputs]
+        out_dir = ensure_writable_dir(args.out)
+        backend = open_backend(args.model or default_model_path(), args.backend)
+        options = AnnotateOptions(render=args.render, draw_threshold=args.threshold, progress=not args.quiet,
+                                  pipeline=PipelineConfig(flip_test=args.flip,
+                                                          smoothing=OneEuroConfig(enabled=not args.no_smooth)))
+        print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
+        # SIGTERM gets the same clean partial write as Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        for source, stem in zip(sources, stems, strict=True):
+            try:
+                s = annotate_source(source, backend, out_dir, stem, options)
+            except KeyboardInterrupt:
+                print(f"hgpose annotate: interrupted; the frames so far are in {out_dir / stem}.json",
+                      file=sys.stderr)
+                raise
+            for item in source.info.skipped:
+                print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
+            outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)
+            print(f"{source.info.path}: {s.frames} frames at {s.fps:.1f} FPS -> {outputs}")
+        return 0
+
+    return run_command("annotate", body)

@@ -1,0 +1,105 @@
+"""Frame -> pose: choose the person crop, run the model, map back to frame pixels, smooth.
+
+Coordinates in a :class:`PoseResult` are frame pixels (x right, y down, pixel centres on
+integers); confidences are heatmap peaks in [0, 1].
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.backends.base import Backend
+from engine.crop import CropBox
+from engine.roi import PersonTracker, TrackerConfig
+from engine.smoothing import OneEuroConfig, OneEuroFilter
+from engine.timing import StageTimer
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Per-run options: flip test, temporal smoothing and person tracking."""
+
+    flip_test: bool = False
+    smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """One frame's pose.
+
+    Attributes:
+        frame_index: 0-based index of the frame in its source.
+        timestamp: seconds from the start of the source.
+        keypoints: (K, 3) float32: x, y in frame pixels, confidence.
+        box: the crop the model looked at (frame pixels).
+        state: tracker state: ``central``, ``acquired``, ``tracking`` or ``lost``.
+        confident: whether enough joints were found to trust the pose.
+        timings_ms: milliseconds per stage (``track``, ``preprocess``, ``infer``, ``decode-heatmaps``,
+            ``smooth``, ``total``).
+    """
+
+    frame_index: int
+    timestamp: float
+    keypoints: np.ndarray
+    box: CropBox
+    state: str
+    confident: bool
+    timings_ms: dict[str, float]
+
+
+class PosePipeline:
+    """Stateful per-source pipeline: call :meth:`process` on consecutive frames of one video or
+    camera, :meth:`process_image` on unrelated stills, and :meth:`reset` when the source changes."""
+
+    def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or PipelineConfig()
+        self.tracker = PersonTracker(self.config.tracker)
+        self.filter = OneEuroFilter(self.config.smoothing)
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.filter.reset()
+
+    def reconfigure(self, config: PipelineConfig) -> None:
+        """Apply new options (e.g. from UI toggles) without losing the tracked person."""
+        self.config = config
+        self.tracker.config = config.tracker
+        self.filter = OneEuroFilter(config.smoothing)
+
+    def _estimate(self, frame: np.ndarray, boxes: Sequence[CropBox], timer: StageTimer) -> np.ndarray:
+        return self.backend.estimate([frame] * len(boxes), boxes, flip=self.config.flip_test, timer=timer)
+
+    def process(self, frame: np.ndarray, frame_index: int = 0, timestamp: float | None = None,
+                smooth: bool = True) -> PoseResult:
+        """Pose of the tracked person in a (H, W, 3) uint8 BGR frame."""
+        t0 = time.perf_counter()
+        timer = StageTimer()
+        search_timer = StageTimer()  # the model search is part of tracking, not of this frame's infer
+        with timer.stage("track"):
+            before = self.tracker.state
+            box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer))
+        keypoints = self._estimate(frame, [box], timer)[0]
+        state = self.tracker.state
+        confident = self.tracker.is_confident(keypoints)
+        with timer.stage("smooth"):
+            if state == "acquired" and before != "tracking":
+                self.filter.reset()  # a jump to a new place must not be smoothed over
+            if smooth and self.config.smoothing.enabled:
+                t = timestamp if timestamp is not None else frame_index / 30.0
+                keypoints = keypoints.copy()
+                keypoints[:, :2] = self.filter(keypoints[:, :2], t)
+        self.tracker.update(frame.shape, keypoints)
+        timer.ms["total"] = (time.perf_counter() - t0) * 1000.0
+        return PoseResult(frame_index, float(timestamp if timestamp is not None else 0.0),
+                          keypoints.astype(np.float32), box, state, confident, timer.ms)
+
+    def process_image(self, image: np.ndarray, index: int = 0) -> PoseResult:
+        """Pose in an unrelated still image: fresh person search, no smoothing."""
+        self.reset()
+        return self.process(image, frame_index=index, timestamp=0.0, smooth=False)

@@ -1,0 +1,51 @@
+"""Skeleton overlays drawn with OpenCV onto BGR frames (used by annotate and recordings)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engine.crop import CropBox
+from engine.skeleton import Skeleton
+
+
+def _shade(colour: tuple[int, int, int], confidence: float) -> tuple[int, int, int]:
+    """Blend toward grey as confidence drops, so shaky joints look shaky."""
+    t = float(np.clip(confidence, 0.0, 1.0))
+    return tuple(round(c * t + 128 * (1 - t)) for c in colour)  # type: ignore[return-value]
+
+
+def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, threshold: float = 0.3,
+              box: CropBox | None = None, thickness: int | None = None) -> np.ndarray:
+    """Draw limbs (coloured by side) and joints (shaded by confidence) in place; returns ``image``.
+
+    Joints below ``threshold`` and limbs touching them are hidden. ``keypoints`` is (K, 3) in the
+    image's pixels.
+    """
+    h, w = image.shape[:2]
+    t = thickness or max(2, round(min(h, w) / 240))
+    shift = 4  # sub-pixel drawing: coordinates are fixed-point with 4 fractional bits
+    pts = np.round(keypoints[:, :2] * (1 << shift)).astype(np.int64)
+    ok = keypoints[:, 2] >= threshold
+    for a, b in skeleton.limbs:
+        if ok[a] and ok[b]:
+            conf = float(min(keypoints[a, 2], keypoints[b, 2]))
+            cv2.line(image, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]),
+                     _shade(skeleton.limb_colour((a, b)), conf), t, cv2.LINE_AA, shift)
+    for i in np.flatnonzero(ok):
+        cv2.circle(image, tuple(int(v) for v in pts[i]), (t + 2) << shift,
+                   _shade(skeleton.joint_colour(int(i)), float(keypoints[i, 2])), -1, cv2.LINE_AA, shift)
+    if box is not None:
+        x0, y0, x1, y1 = (round(v) for v in box.xyxy)
+        cv2.rectangle(image, (x0, y0), (x1, y1), (200, 200, 200), 1, cv2.LINE_AA)
+    return image
+
+
+def draw_label(image: np.ndarray, text: str, origin: tuple[int, int] = (10, 28)) -> np.ndarray:
+    """White text on a dark band, readable on any background; in place."""
+    scale = max(0.5, image.shape[0] / 900)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = origin
+    cv2.rectangle(image, (x - 4, y - th - 6), (x + tw + 4, y + base + 2), (32, 32, 32), -1)
+    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return image

@@ -1,0 +1,191 @@
+"""Person region of interest: where in the frame the single-person model looks.
+
+Strategy: start from the central crop (as the paper does). While the pose is confident, the next
+frame's crop is the padded box of the current confident keypoints. When confidence collapses the
+person is searched for again with a batched multi-crop search through the pose model itself, which
+needs no other model (or OpenCV's HOG people detector where the OpenCV build still has it).
+
+Frame: boxes are ``CropBox`` in frame pixels; they are kept inside the frame, so every keypoint
+decoded from a crop lies inside the frame too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.crop import CropBox
+from engine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracking thresholds.
+
+    Attributes:
+        joint_threshold: a joint with confidence at or above this counts as found.
+        min_joints: the pose is confident when at least this many joints are found.
+        padding: the crop side is this multiple of the confident joints' longer extent.
+        min_size_fraction: the crop side never drops below this fraction of the frame's short side.
+        size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
+        redetect_every: while lost, run the (costly) search only every this many frames.
+        detector: ``"search"`` (a batched multi-crop search through the pose model), ``"hog"``
+            (OpenCV's HOG people detector; OpenCV 4.x only, it left the main package in 5.0),
+            ``"hog+search"`` or ``"none"``.
+    """
+
+    joint_threshold: float = 0.3
+    min_joints: int = 7
+    padding: float = 1.35
+    min_size_fraction: float = 0.2
+    size_smoothing: float = 0.6
+    redetect_every: int = 5
+    detector: str = "search"
+
+    def __post_init__(self) -> None:
+        kinds = set(self.detector.split("+"))
+        if not kinds <= {"hog", "search", "none"}:
+            raise ConfigError(f"unknown person detector {self.detector!r} (search, hog, hog+search, none)")
+        if "hog" in kinds and not hog_available():
+            raise ConfigError("the HOG people detector needs OpenCV 4.x (OpenCV 5 moved it out); use 'search'")
+
+
+def hog_available() -> bool:
+    return hasattr(cv2, "HOGDescriptor")
+
+
+def clamp_box(box: CropBox, width: int, height: int, min_size: float = 16.0) -> CropBox:
+    """Clamp a square box to lie inside a (width x height) frame, shrinking it if it is too big."""
+    size = float(np.clip(box.size, min_size, min(width, height)))
+    half = size / 2
+    cx = float(np.clip(box.cx, half - 0.5, width - 0.5 - half))
+    cy = float(np.clip(box.cy, half - 0.5, height - 0.5 - half))
+    return CropBox(cx, cy, size, box.rotation)
+
+
+def central_box(width: int, height: int) -> CropBox:
+    """The paper's starting point: the largest centred square."""
+    return CropBox((width - 1) / 2, (height - 1) / 2, float(min(width, height)))
+
+
+def box_from_keypoints(keypoints: np.ndarray, threshold: float, padding: float) -> CropBox | None:
+    """Padded square around the keypoints (K, 3) whose confidence is at least ``threshold``."""
+    good = keypoints[keypoints[:, 2] >= threshold, :2]
+    if len(good) < 2:
+        return None
+    (x0, y0), (x1, y1) = good.min(axis=0), good.max(axis=0)
+    return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
+
+
+class HogPeopleDetector:
+    """OpenCV's built-in HOG + linear SVM pedestrian detector, run on a downscaled frame."""
+
+    def __init__(self, work_width: int = 640) -> None:
+        self.work_width = work_width
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+
+    def __call__(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+        """Detections as (x0, y0, x1, y1, score) in frame pixels, best first."""
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.work_width / w)
+        small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+            if scale < 1 else frame
+        rects, weights = self.hog.detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        out = [(x / scale, y / scale, (x + rw) / scale, (y + rh) / scale, float(s))
+               for (x, y, rw, rh), s in zip(rects, np.ravel(weights), strict=True)]
+        return sorted(out, key=lambda d: -d[4])
+
+
+def search_boxes(width: int, height: int) -> list[CropBox]:
+    """Candidate crops for the multi-crop search: a sliding square at two scales."""
+    boxes = []
+    for frac in (1.0, 0.6):
+        size = min(width, height) * frac
+        nx = max(1, int(np.ceil((width - size) / (size * 0.5))) + 1)
+        ny = max(1, int(np.ceil((height - size) / (size * 0.5))) + 1)
+        for cx in np.linspace(size / 2, width - size / 2, nx):
+            for cy in np.linspace(size / 2, height - size / 2, ny):
+                boxes.append(CropBox(float(cx), float(cy), size))
+    return boxes
+
+
+# estimate(boxes) -> (N, K, 3) keypoints; the tracker stays independent of the backend type.
+EstimateFn = Callable[[Sequence[CropBox]], np.ndarray]
+
+
+def pose_score(keypoints: np.ndarray, threshold: float) -> tuple[int, float]:
+    """(number of joints at or above ``threshold``, mean confidence) of one pose (K, 3)."""
+    conf = keypoints[:, 2]
+    return int((conf >= threshold).sum()), float(conf.mean())
+
+
+class PersonTracker:
+    """Chooses the crop for each frame from the previous pose, re-acquiring the person when lost."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._hog: HogPeopleDetector | None = None
+        self.box: CropBox | None = None
+        self.state = "init"
+        self._lost_frames = 0
+
+    def reset(self) -> None:
+        self.box, self.state, self._lost_frames = None, "init", 0
+
+    def is_confident(self, keypoints: np.ndarray) -> bool:
+        return pose_score(keypoints, self.config.joint_threshold)[0] >= self.config.min_joints
+
+    def propose(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox:
+        """The crop to use on ``frame``; may run detection or a model search when the person is lost."""
+        h, w = frame.shape[:2]
+        if self.state == "init" or self.box is None:
+            # The paper's starting point; if nobody is there, the next frame searches.
+            self.box, self.state = central_box(w, h), "central"
+            return self.box
+        if self.state == "lost" and (self._lost_frames - 1) % max(1, self.config.redetect_every) == 0:
+            found = self._acquire(frame, estimate)
+            if found is not None:
+                self.box, self.state = clamp_box(found, w, h), "acquired"
+        return self.box
+
+    def update(self, frame_shape: tuple[int, ...], keypoints: np.ndarray) -> None:
+        """Feed back the pose found in the proposed crop; sets the next frame's crop."""
+        h, w = frame_shape[:2]
+        c = self.config
+        if self.is_confident(keypoints):
+            nxt = box_from_keypoints(keypoints, c.joint_threshold, c.padding)
+            assert nxt is not None  # confident implies >= min_joints points
+            size = max(nxt.size, c.min_size_fraction * min(w, h))
+            if self.box is not None and self.state == "tracking":
+                size = c.size_smoothing * self.box.size + (1 - c.size_smoothing) * size
+            self.box = clamp_box(CropBox(nxt.cx, nxt.cy, size), w, h)
+            self.state = "tracking"
+            self._lost_frames = 0
+        else:
+            self.state = "lost"
+            self._lost_frames += 1
+
+    def _acquire(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
+        h, w = frame.shape[:2]
+        kinds = self.config.detector.split("+")
+        if "hog" in kinds:
+            if self._hog is None:
+                self._hog = HogPeopleDetector()
+            dets = self._hog(frame)
+            if dets:
+                # Prefer the detection nearest the frame centre: the "central person".
+                x0, y0, x1, y1, _ = min(dets, key=lambda d: abs((d[0] + d[2]) / 2 - w / 2))
+                return CropBox.from_xyxy(x0, y0, x1, y1, padding=1.1)
+        if "search" in kinds:
+            boxes = search_boxes(w, h)
+            poses = estimate(boxes)
+            scores = [pose_score(p, self.config.joint_threshold) for p in poses]
+            best = max(range(len(boxes)), key=lambda i: scores[i])
+            if scores[best][0] >= self.config.min_joints:
+                refined = box_from_keypoints(poses[best], self.config.joint_threshold, self.config.padding)
+                return refined or boxes[best]
+        return None
