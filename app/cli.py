@@ -1,0 +1,124 @@
+"""``hgpose app [--source 0|PATH|URL] [--model M] [--backend B]``: the desktop app.
+
+With no arguments it opens the bundled clip with the bundled model on the best backend. Bad input
+(a missing or unreadable file, a bad model, an unknown backend) is reported in one line with a
+non-zero exit before any window opens; a camera or stream that fails to open is reported in the app,
+which keeps running (with ``--max-frames`` it exits 2 instead).
+
+Automation: ``--max-frames N --screenshot PATH`` processes N frames, saves a PNG of the window,
+prints a one-line summary (display and inference FPS, latency) and exits 0; with
+``QT_QPA_PLATFORM=offscreen`` it needs no display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cli_support import argv_or_default, run_command
+from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.options import AppOptions
+    from engine.backends.base import Backend
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpose app", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", help="camera index (0), video file, image folder, image, or rtsp:// / http:// URL "
+                                    "(default: the bundled clip)")
+    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
+                                                   "tensorrt (default: auto)")
+    p.add_argument("--camera-size", metavar="WxH", help="camera capture resolution, e.g. 1280x720")
+    p.add_argument("--threshold", type=float, default=0.3, help="confidence below which joints are hidden (0.3)")
+    p.add_argument("--speed", type=float, default=1.0, help="file playback speed; 0 = as fast as inference (1)")
+    p.add_argument("--no-loop", action="store_true", help="stop at the end of a file instead of looping")
+    p.add_argument("--output-dir", type=Path, default=Path("hgpose-recordings"),
+                   help="where recordings and screenshots go (./hgpose-recordings)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="process N frames, then exit (automation)")
+    p.add_argument("--screenshot", type=Path, metavar="PATH", help="save a PNG of the window on exit (automation)")
+    p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
+    return p
+
+
+def _check_display(automated: bool) -> None:
+    """Qt aborts the process without a display; say what to do instead."""
+    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        if automated:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # nothing needs to be seen
+        else:
+            raise ConfigError("no display found; for a headless run use --max-frames N "
+                              "(and QT_QPA_PLATFORM=offscreen)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        from app.options import DEFAULT_WINDOW_SIZE, AppOptions
+        from app.readers import open_reader
+        from app.source_spec import SourceSpec, parse_size, parse_source
+        from engine.assets import default_clip_path, default_model_path
+        from engine.backends.registry import open_backend
+
+        try:
+            camera_size = parse_size(args.camera_size) if args.camera_size else None
+            window_size = parse_size(args.window_size) if args.window_size else DEFAULT_WINDOW_SIZE
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if args.max_frames is not None and args.max_frames < 1:
+            raise ConfigError("--max-frames must be at least 1")
+        if not 0.0 <= args.threshold <= 1.0:
+            raise ConfigError("--threshold must be between 0 and 1")
+        if args.speed < 0:
+            raise ConfigError("--speed must be 0 (as fast as possible) or positive")
+        spec = parse_source(args.source, camera_size) if args.source else SourceSpec(
+            "video", str(default_clip_path()))
+        if not spec.live:
+            open_reader(spec).close()  # a missing or corrupt file fails here, in one line
+        model = args.model or default_model_path()
+        _check_display(args.max_frames is not None)
+        backend = open_backend(model, args.backend)
+        options = AppOptions(spec, model, args.backend, args.threshold, args.speed, not args.no_loop,
+                             args.output_dir, args.max_frames, args.screenshot, window_size)
+        return run_app(options, backend)
+
+    return run_command("app", body)
+
+
+def run_app(options: AppOptions, backend: Backend) -> int:
+    """Start Qt, show the window and run until it closes; returns the exit code.
+
+    Raises the typed error of an automated run that failed (e.g. its camera did not open).
+    """
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.qt_support import quiet_platform_noise
+
+    quiet_platform_noise()
+    qt_app = QApplication.instance() or QApplication(["hgpose app"])
+    qt_app.setApplicationName("hgpose")
+    window = MainWindow(options, backend)
+    # Ctrl-C and SIGTERM close the window cleanly (threads stopped, a recording finalised); the timer
+    # lets the Python interpreter run its signal handlers while Qt's loop is in C++.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    ticker = QTimer()
+    ticker.start(200)
+    ticker.timeout.connect(lambda: None)
+    window.show()
+    qt_app.exec()
+    window.shutdown()
+    if window.automation_error is not None:
+        raise window.automation_error
+    return 0

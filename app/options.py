@@ -1,0 +1,42 @@
+"""The app's start-up configuration, as parsed from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.source_spec import SourceSpec
+
+DEFAULT_WINDOW_SIZE = (1280, 760)
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """Everything ``hgpose app`` was started with.
+
+    Attributes:
+        source: what to open first.
+        model, backend: the model file and the backend it was opened on.
+        threshold: initial confidence threshold for drawing joints.
+        speed: file playback speed (1.0 real time, 0.0 as fast as inference allows).
+        loop: restart files at their end.
+        output_dir: where recordings and screenshots go.
+        max_frames: automation: process this many frames, then save the screenshot and exit.
+        screenshot: automation: where to save the window's screenshot on exit.
+        window_size: initial (width, height).
+    """
+
+    source: SourceSpec
+    model: Path
+    backend: str = "auto"
+    threshold: float = 0.3
+    speed: float = 1.0
+    loop: bool = True
+    output_dir: Path = Path("hgpose-recordings")
+    max_frames: int | None = None
+    screenshot: Path | None = None
+    window_size: tuple[int, int] = DEFAULT_WINDOW_SIZE
+
+    @property
+    def automated(self) -> bool:
+        return self.max_frames is not None

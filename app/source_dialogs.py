@@ -1,0 +1,60 @@
+"""Dialogs for choosing a camera or a stream URL (files and folders use QFileDialog)."""
+
+from __future__ import annotations
+
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QInputDialog,
+    QLabel,
+    QWidget,
+)
+
+from app.readers import list_cameras
+from app.source_spec import SourceSpec
+
+CAMERA_SIZES = (("Driver default", None), ("640×480", (640, 480)), ("1280×720", (1280, 720)),
+                ("1920×1080", (1920, 1080)))
+
+
+class CameraDialog(QDialog):
+    """Lists the camera indices that open, and a capture resolution."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open camera")
+        found = list_cameras()
+        self.index = QComboBox()
+        self.index.setEditable(True)  # a camera beyond the probed range can still be typed in
+        self.index.addItems([str(i) for i in found] or ["0"])
+        self.size = QComboBox()
+        for text, value in CAMERA_SIZES:
+            self.size.addItem(text, value)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        if not found:
+            form.addRow(QLabel("No camera answered on indices 0–5."))
+        form.addRow("Camera", self.index)
+        form.addRow("Resolution", self.size)
+        form.addRow(buttons)
+
+    def spec(self) -> SourceSpec | None:
+        text = self.index.currentText().strip()
+        if not text.isdigit():
+            return None
+        return SourceSpec("camera", str(int(text)), self.size.currentData())
+
+
+def ask_camera(parent: QWidget) -> SourceSpec | None:
+    dialog = CameraDialog(parent)
+    return dialog.spec() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+def ask_url(parent: QWidget) -> SourceSpec | None:
+    text, ok = QInputDialog.getText(parent, "Open stream", "RTSP or HTTP URL:", text="rtsp://")
+    text = text.strip()
+    return SourceSpec("url", text) if ok and "://" in text and not text.endswith("://") else None
