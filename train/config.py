@@ -36,6 +36,10 @@ class DataConfig:
     num_workers: int = -1  # -1: 0 on CPU (augmentation is cheap next to the model), 4 on CUDA
 
 
+OPTIMISERS = ("adam", "rmsprop")
+SCHEDULES = ("cosine", "step", "constant")
+
+
 @dataclass(frozen=True)
 class OptimConfig:
     """Optimiser and schedule. The paper uses RMSprop at 2.5e-4."""
@@ -50,6 +54,16 @@ class OptimConfig:
     epochs: int = 30
     batch_size: int = 16
     grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Checked here so a typo fails when the config is read, before any process group starts.
+        if self.name not in OPTIMISERS:
+            raise ConfigError(f"unknown optimiser optim.name={self.name!r} (choose from {', '.join(OPTIMISERS)})")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule optim.schedule={self.schedule!r} "
+                              f"(choose from {', '.join(SCHEDULES)})")
+        if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
+            raise ConfigError("optim.batch_size and optim.epochs must be at least 1 and optim.lr positive")
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimiser steps in this process (0: no limit)
     val_every: int = 1  # epochs
     flip_test_val: bool = False
+    tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -1,8 +1,16 @@
-"""DDP through ``torchrun``: process-group setup, samplers, metric reduction, rank-0 I/O."""
+"""DDP through ``torchrun``: process-group setup, samplers, metric reduction, rank-0 I/O.
+
+Launch: ``torchrun --nproc_per_node=G [--nnodes=M --node_rank=R --rdzv_endpoint=HOST:PORT]
+-m train.commands.train --config ...``. Every rank reads the packs and trains on its shard of each
+epoch (:class:`EpochSampler`); the loss is averaged over ranks; rank 0 alone validates, logs and
+writes checkpoints while the others wait at a barrier.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -23,27 +31,47 @@ class DistContext:
         return self.rank == 0
 
 
-def init() -> DistContext:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); NCCL on CUDA, gloo on CPU."""
+def init(device: str = "auto") -> DistContext:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1).
+
+    NCCL on CUDA (one GPU per local rank), gloo on the CPU or when ``device`` is ``"cpu"``.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext(False, 0, 1, torch.device("cpu"))
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and device != "cpu":
         torch.cuda.set_device(local)
-        backend, device = "nccl", torch.device("cuda", local)
+        backend, dev = "nccl", torch.device("cuda", local)
     else:
-        backend, device = "gloo", torch.device("cpu")
+        backend, dev = "gloo", torch.device("cpu")
     if not td.is_initialized():
         td.init_process_group(backend=backend)
-    return DistContext(True, rank, world, device)
+    return DistContext(True, rank, world, dev)
 
 
-def sampler(ds: Dataset, ctx: DistContext, seed: int) -> DistributedSampler | None:
-    if not ctx.enabled:
-        return None
-    return DistributedSampler(ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed,
-                              drop_last=True)
+class EpochSampler(DistributedSampler):
+    """This rank's shard of a shuffled epoch, fixed by (seed, epoch), optionally started part-way.
+
+    Used in single-process runs too (one replica), so the order is the same function of
+    (seed, epoch) everywhere, and a mid-epoch resume starts at the next unseen sample instead of
+    loading and throwing away the batches already done.
+    """
+
+    def __init__(self, ds: Dataset, ctx: DistContext, seed: int) -> None:
+        super().__init__(ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed, drop_last=True)
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch's order; skip its first ``start`` samples (of this rank's shard)."""
+        super().set_epoch(epoch)
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.start, None)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
 
 
 def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
@@ -54,7 +82,7 @@ def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
 
 
 def mean(value: float, ctx: DistContext) -> float:
-    """Average a scalar over ranks (a no-op in a single process)."""
+    """Average a scalar over ranks (a no-op in a single process). Every rank must call it."""
     if not ctx.enabled:
         return value
     t = torch.tensor([value], dtype=torch.float64, device=ctx.device)

@@ -1,17 +1,19 @@
 """The training loop: intermediate supervision, checkpoints with exact resume, best-by-PCK.
 
 Runs on one CPU, one GPU, or many GPUs under ``torchrun`` (DDP; see ``train.distributed``).
-Output directory layout: ``last.pt`` (resumable), ``best.pt`` (best validation PCK),
-``log.csv`` (one row per epoch) and ``config.toml``-equivalent JSON in every checkpoint.
+Output directory layout: ``last.pt`` (resumable: weights, optimiser and AMP scaler state, epoch,
+step, best PCK, history, RNG), ``best.pt`` (best validation PCK, with the metrics in its metadata),
+``log.csv`` (one row per epoch), ``tensorboard/`` (when the tensorboard package is installed). Every
+checkpoint's metadata carries the full training config (``training.config``).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,7 @@ from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.metrics import pck
 from train.pack import Pack, read_pack
+from train.run_log import RunLog
 
 
 def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -106,52 +109,83 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     best_pck: float = -1.0
-    history: list[dict[str, float]] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
-def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the path of the best checkpoint."""
-    ctx = dist.init()
-    device = resolve_device(config.device) if not ctx.enabled else ctx.device
-    seed_everything(config.seed + ctx.rank)
-    out_dir = Path(config.out_dir)
-    if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+StepCallback = Callable[[int, float], None]
+
+
+def _optimiser(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    o = config.optim
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+
+
+def _check(config: TrainConfig) -> None:
+    """Fail on an inconsistent config before any process group or data is touched."""
     skel = get_skeleton(config.data.skeleton)
     if skel.num_joints != config.model.num_joints:
         raise ConfigError(f"model.num_joints={config.model.num_joints} but skeleton {skel.name} has "
                           f"{skel.num_joints}")
+
+
+def _check_pack(pack: Pack, path: str, skeleton: str) -> None:
+    if pack.info.get("skeleton") != skeleton:
+        raise ConfigError(f"{path} holds {pack.info.get('skeleton')} joints but data.skeleton is {skeleton}")
+
+
+def train(config: TrainConfig, resume: bool = True, progress: bool = True,
+          on_step: StepCallback | None = None) -> Path:
+    """Run (or resume from ``out_dir/last.pt``) training; returns the path of the best checkpoint.
+
+    Args:
+        resume: continue from ``last.pt`` when it exists (exactly: same batches, same augmentation,
+            same optimiser state), else start afresh.
+        on_step: called on every rank after each optimiser step with (global step, loss).
+    """
+    _check(config)
+    ctx = dist.init(config.device)
+    try:
+        return _train(config, ctx, resume, progress, on_step)
+    finally:
+        dist.cleanup(ctx)
+
+
+def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: bool,
+           on_step: StepCallback | None) -> Path:
+    device = resolve_device(config.device) if not ctx.enabled else ctx.device
+    seed_everything(config.seed + ctx.rank)
+    out_dir = Path(config.out_dir)
+    skel = get_skeleton(config.data.skeleton)
     meta = ModelMetadata(skeleton=skel.name, config=config.model, name=config.name,
                          training={"config": config_to_dict(config)})
 
     train_pack = read_pack(Path(config.data.train_pack), progress=progress and ctx.is_main)
     val_pack = read_pack(Path(config.data.val_pack), progress=progress and ctx.is_main)
+    _check_pack(train_pack, config.data.train_pack, skel.name)
+    _check_pack(val_pack, config.data.val_pack, skel.name)
     ds = PackDataset(train_pack, config.model.input_size, config.model.heatmap_size, config.augment,
                      meta.normalisation, sigma=config.data.sigma, seed=config.seed)
     workers = config.data.num_workers if config.data.num_workers >= 0 else (4 if device.type == "cuda" else 0)
-    sampler = dist.sampler(ds, ctx, seed=config.seed)
-    loader = DataLoader(ds, batch_size=config.optim.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=workers, drop_last=True, pin_memory=device.type == "cuda",
-                        persistent_workers=workers > 0,
-                        generator=torch.Generator().manual_seed(config.seed))
-    steps_per_epoch = len(loader)
+    sampler = dist.EpochSampler(ds, ctx, seed=config.seed)
+    batch_size = config.optim.batch_size
+    steps_per_epoch = sampler.num_samples // batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"optim.batch_size={batch_size} is larger than the {sampler.num_samples} training "
+                          f"crops each of the {ctx.world_size} process(es) gets")
+    loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     total_steps = steps_per_epoch * config.optim.epochs
 
     model: StackedHourglass = build_model(config.model).to(device)
-    use_cuda_tricks = device.type == "cuda"
-    if use_cuda_tricks and config.channels_last:
+    cuda = device.type == "cuda"
+    if cuda and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = model.parameters()
-    if config.optim.name == "rmsprop":
-        opt: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=config.optim.lr,
-                                                         weight_decay=config.optim.weight_decay)
-    elif config.optim.name == "adam":
-        opt = torch.optim.Adam(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    else:
-        raise ConfigError(f"unknown optimiser {config.optim.name!r} (adam, rmsprop)")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda_tricks and config.amp)
+    opt = _optimiser(model, config)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
 
-    state = TrainState(history=[])
+    state = TrainState()
     last = out_dir / "last.pt"
     if resume and last.is_file():
         ck = read_checkpoint(last)
@@ -159,91 +193,90 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> Pa
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck.get("scaler", {}) or scaler.state_dict())
         state = TrainState(epoch=ck["epoch"], step=ck["step"], best_pck=ck.get("best_pck", -1.0),
-                           history=ck.get("history", []))
+                           history=list(ck.get("history", [])))
         torch.set_rng_state(ck["rng"]["torch"])
     net = dist.wrap(model, ctx)
     truth = validation_joints(val_pack, config.model.input_size)
+    log = RunLog(out_dir, tensorboard=config.tensorboard) if ctx.is_main else None
+    if log is not None and progress and log.tensorboard_dir is not None:
+        tqdm.write(f"TensorBoard logs: {log.tensorboard_dir}")
+
+    def save_last() -> None:
+        if not ctx.is_main:
+            return
+        save_checkpoint(last, model, meta, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
+                        epoch=state.epoch, step=state.step, best_pck=state.best_pck,
+                        history=state.history, rng={"torch": torch.get_rng_state()})
+        assert log is not None
+        log.epoch(state.history)
 
     steps_this_run = 0
-    while state.epoch < config.optim.epochs:
-        epoch = state.epoch
-        ds.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        # Skip the batches already done in this epoch when resuming mid-epoch.
-        skip = state.step - epoch * steps_per_epoch
-        net.train()
-        t0 = time.perf_counter()
-        loss_sum, loss_n = 0.0, 0
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch",
-                       disable=not (progress and ctx.is_main), initial=max(skip, 0), total=steps_per_epoch)
-        # The loader order is fixed by (seed, epoch): regenerate it so a resume sees the same batches.
-        if sampler is None:
-            loader.generator.manual_seed(config.seed * 1000 + epoch)  # type: ignore[union-attr]
-        for i, (x, target, weights, _) in enumerate(batches):
-            if i < skip:
-                continue
-            for group in opt.param_groups:
-                group["lr"] = lr_at(state.step, total_steps, steps_per_epoch, config)
-            x = x.to(device, non_blocking=True)
-            if use_cuda_tricks and config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            target, weights = target.to(device, non_blocking=True), weights.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda_tricks and config.amp):
-                outputs = net(x)
-            loss = heatmap_loss(outputs, target, weights)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.optim.grad_clip > 0:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            state.step += 1
-            steps_this_run += 1
-            loss_sum += float(loss.detach())
-            loss_n += 1
-            batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{opt.param_groups[0]['lr']:.1e}")
-            if config.max_steps and steps_this_run >= config.max_steps:
-                break
-        epoch_done = state.step >= (epoch + 1) * steps_per_epoch
-        row: dict[str, float] = {"epoch": epoch + 1 if epoch_done else epoch + (i + 1) / steps_per_epoch,
-                                 "step": state.step, "loss": dist.mean(loss_sum / max(loss_n, 1), ctx),
-                                 "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
-        if epoch_done:
-            state.epoch += 1
-        if epoch_done and (state.epoch % config.val_every == 0 or state.epoch == config.optim.epochs):
-            if ctx.is_main:
-                preds = predict_pack(model, val_pack, meta, device, flip=config.flip_test_val)
-                res = pck(preds, truth, skel)
-                row.update({"val_pck": res.overall, "val_pck_limbs": res.limbs})
-                if res.overall > state.best_pck:
-                    state.best_pck = res.overall
-                    best_meta = meta.with_updates(metrics={"val_pck@0.2": res.overall,
-                                                           "val_pck@0.2_limbs": res.limbs,
-                                                           "epoch": float(state.epoch)})
-                    save_checkpoint(out_dir / "best.pt", model, best_meta)
-            dist.barrier(ctx)
-        assert state.history is not None
-        state.history.append(row)
-        if ctx.is_main:
-            _append_csv(out_dir / "log.csv", row)
-            save_checkpoint(last, model, meta, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
-                            epoch=state.epoch, step=state.step, best_pck=state.best_pck,
-                            history=state.history, rng={"torch": torch.get_rng_state()})
-            if progress:
+    try:
+        while state.epoch < config.optim.epochs and not (config.max_steps and steps_this_run >= config.max_steps):
+            epoch = state.epoch
+            done_in_epoch = state.step - epoch * steps_per_epoch  # > 0 when resuming mid-epoch
+            ds.set_epoch(epoch)
+            sampler.set_epoch(epoch, start=done_in_epoch * batch_size)
+            net.train()
+            t0 = time.perf_counter()
+            loss_sum, loss_n = 0.0, 0
+            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch",
+                           disable=not (progress and ctx.is_main), initial=done_in_epoch, total=steps_per_epoch)
+            for x, target, weights, _ in batches:
+                lr = lr_at(state.step, total_steps, steps_per_epoch, config)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                x = x.to(device, non_blocking=True)
+                if cuda and config.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                target, weights = target.to(device, non_blocking=True), weights.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=cuda and config.amp):
+                    outputs = net(x)
+                loss = heatmap_loss(outputs, target, weights)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.optim.grad_clip > 0:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                state.step += 1
+                steps_this_run += 1
+                value = float(loss.detach())
+                loss_sum += value
+                loss_n += 1
+                if on_step is not None:
+                    on_step(state.step, value)
+                if log is not None:
+                    log.step(state.step, value, lr)
+                batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}")
+                if config.max_steps and steps_this_run >= config.max_steps:
+                    break
+            batches.close()
+            epoch_done = state.step >= (epoch + 1) * steps_per_epoch
+            row: dict[str, float] = {"epoch": state.step / steps_per_epoch, "step": state.step,
+                                     "loss": dist.mean(loss_sum / max(loss_n, 1), ctx),
+                                     "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            if epoch_done:
+                state.epoch += 1
+            if epoch_done and (state.epoch % config.val_every == 0 or state.epoch == config.optim.epochs):
+                # Rank 0 validates the whole set on the unwrapped model; the others wait.
+                if ctx.is_main:
+                    preds = predict_pack(model, val_pack, meta, device, flip=config.flip_test_val)
+                    res = pck(preds, truth, skel)
+                    row.update({"val_pck": res.overall, "val_pck_limbs": res.limbs})
+                    if res.overall > state.best_pck:
+                        state.best_pck = res.overall
+                        best_meta = meta.with_updates(metrics={"val_pck@0.2": res.overall,
+                                                               "val_pck@0.2_limbs": res.limbs,
+                                                               "epoch": float(state.epoch)})
+                        save_checkpoint(out_dir / "best.pt", model, best_meta)
+                dist.barrier(ctx)
+            state.history.append(row)
+            save_last()
+            if progress and ctx.is_main:
                 tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
-        if config.max_steps and steps_this_run >= config.max_steps:
-            break
-    dist.cleanup(ctx)
+    finally:
+        if log is not None:
+            log.close()
     return out_dir / "best.pt"
-
-
-def _append_csv(path: Path, row: dict[str, float]) -> None:
-    fields = ["epoch", "step", "loss", "lr", "seconds", "val_pck", "val_pck_limbs"]
-    new = not path.is_file()
-    with open(path, "a", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)

@@ -1,4 +1,9 @@
-"""``hgpose prepare``: pack a dataset into compact train/validation files of person crops."""
+"""``hgpose prepare``: pack a dataset into compact train/validation files of person crops.
+
+Writes ``OUT_DIR/DATASET-train.npz`` and ``OUT_DIR/DATASET-val.npz``. LSP and LSPET are split by
+image number; MPII and COCO take the validation people from ``--val-annotations``, else (MPII) from
+the JSON's ``isValidation`` flags, else hold out the last ``--val-fraction`` of the images.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,86 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.cli_support import argv_or_default, run_command
-from train.datasets.lsp import load_lsp
-from train.pack import PackSpec, write_pack
+from engine.errors import ConfigError, InputError
+from train.datasets.base import PoseSample, hold_out
+from train.datasets.mapping import convert_samples
+from train.pack import PackSpec, default_workers, write_pack
+
+# Native joint set of each dataset, and the usual (train, validation) image ranges of the LSP layouts.
+NATIVE_SKELETON = {"lspet": "lsp14", "lsp": "lsp14", "mpii": "mpii16", "coco": "coco17"}
+LSP_RANGES = {"lspet": ("1:9000", "9001:10000"), "lsp": ("1:1000", "1001:2000")}
+
+Splits = tuple[list[PoseSample], list[PoseSample], str]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose prepare", description=__doc__)
-    p.add_argument("--dataset", choices=["lspet", "lsp"], default="lspet")
-    p.add_argument("--root", type=Path, required=True, help="dataset folder (images/ + joints.mat)")
+    p = argparse.ArgumentParser(prog="hgpose prepare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(NATIVE_SKELETON), default="lspet")
+    lsp = p.add_argument_group("LSP / LSPET")
+    lsp.add_argument("--root", type=Path, help="dataset folder (images/ + joints.mat)")
+    lsp.add_argument("--train", help="1-based inclusive image range for training (lspet 1:9000, lsp 1:1000)")
+    lsp.add_argument("--val", help="1-based inclusive image range for validation (lspet 9001:10000, lsp 1001:2000)")
+    other = p.add_argument_group("MPII / COCO")
+    other.add_argument("--annotations", type=Path,
+                       help="MPII .mat or .json, or COCO person_keypoints_*.json")
+    other.add_argument("--images", type=Path, help="folder of the images the annotations name")
+    other.add_argument("--val-annotations", type=Path, help="annotations of the validation people")
+    other.add_argument("--val-images", type=Path, help="images of --val-annotations (default: --images)")
+    other.add_argument("--val-fraction", type=float, default=0.1,
+                       help="share of the images held out for validation when no validation set is given")
+    other.add_argument("--min-joints", type=int, default=1, help="COCO: skip people with fewer labelled joints")
+    p.add_argument("--skeleton", default="lsp14",
+                   help="joint set of the packs: lsp14 (maps MPII/COCO joints, see train.datasets.mapping) "
+                        "or 'native' (mpii16, coco17)")
     p.add_argument("--out-dir", type=Path, default=Path("data"))
-    p.add_argument("--train", default="1:9000", help="1-based inclusive image range for training")
-    p.add_argument("--val", default="9001:10000", help="1-based inclusive image range for validation")
     p.add_argument("--pack-size", type=int, default=PackSpec.pack_size)
     p.add_argument("--context", type=float, default=PackSpec.context)
     p.add_argument("--quality", type=int, default=PackSpec.jpeg_quality)
+    p.add_argument("--workers", type=int, default=default_workers(), help="encoding processes")
     return p
 
 
-def _range(text: str) -> tuple[int, int]:
-    a, _, b = text.partition(":")
-    return int(a), int(b)
+def _require(value: Path | None, option: str, dataset: str) -> Path:
+    if value is None:
+        raise ConfigError(f"--dataset {dataset} needs {option}")
+    if not value.exists():
+        raise InputError(f"{option} {value} does not exist")
+    return value
+
+
+def _lsp_splits(args: argparse.Namespace) -> Splits:
+    from train.datasets.lsp import load_lsp, parse_image_range
+
+    root = _require(args.root, "--root", args.dataset)
+    default_train, default_val = LSP_RANGES[args.dataset]
+    (a, b), (c, d) = parse_image_range(args.train or default_train), parse_image_range(args.val or default_val)
+    return load_lsp(root, a, b), load_lsp(root, c, d), f"{args.dataset} im{a:05d}-im{b:05d} / im{c:05d}-im{d:05d}"
+
+
+def _annotated_splits(args: argparse.Namespace) -> Splits:
+    from train.datasets.coco import load_coco
+    from train.datasets.mpii import load_mpii
+
+    def load(annotations: Path, images: Path, validation: bool | None = None) -> list[PoseSample]:
+        if args.dataset == "coco":
+            return load_coco(annotations, images, min_joints=args.min_joints)
+        return load_mpii(annotations, images, validation)
+
+    annotations = _require(args.annotations, "--annotations", args.dataset)
+    images = _require(args.images, "--images", args.dataset)
+    if args.val_annotations is not None:
+        val_images = _require(args.val_images or images, "--val-images", args.dataset)
+        val = load(_require(args.val_annotations, "--val-annotations", args.dataset), val_images)
+        return load(annotations, images), val, f"{args.dataset} {annotations.name} / {args.val_annotations.name}"
+    if args.dataset == "mpii" and annotations.suffix.lower() == ".json":
+        try:
+            train = load(annotations, images, validation=False)
+            return train, load(annotations, images, validation=True), f"mpii {annotations.name} (isValidation)"
+        except ConfigError:
+            pass  # no flags in this file: hold images out instead
+    train, val = hold_out(load(annotations, images), args.val_fraction)
+    return train, val, f"{args.dataset} {annotations.name} (last {args.val_fraction:.0%} of images held out)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,12 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         spec = PackSpec(args.pack_size, args.context, args.quality)
-        for split, rng in (("train", args.train), ("val", args.val)):
-            start, stop = _range(rng)
-            samples = load_lsp(args.root, start, stop)
-            out = write_pack(samples, args.out_dir / f"{args.dataset}-{split}.npz", spec, skeleton="lsp14",
-                             source=f"{args.dataset} im{start:05d}-im{stop:05d}")
-            print(f"{out}: {len(samples)} people, {out.stat().st_size / 1e6:.1f} MB")
+        native = NATIVE_SKELETON[args.dataset]
+        target = native if args.skeleton == "native" else args.skeleton
+        train, val, source = _lsp_splits(args) if args.dataset in LSP_RANGES else _annotated_splits(args)
+        for split, samples in (("train", train), ("val", val)):
+            samples = convert_samples(samples, native, target)
+            out = write_pack(samples, args.out_dir / f"{args.dataset}-{split}.npz", spec, skeleton=target,
+                             source=source, workers=args.workers)
+            print(f"{out}: {len(samples)} people, {target}, {out.stat().st_size / 1e6:.1f} MB")
         return 0
 
     return run_command("prepare", body)

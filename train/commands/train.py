@@ -1,8 +1,12 @@
-"""``hgpose train``: train a Stacked Hourglass from packed data (resumes from ``out_dir/last.pt``)."""
+"""``hgpose train``: train a Stacked Hourglass from packed data (resumes from ``out_dir/last.pt``).
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node=G -m train.commands.train --config ...``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,3 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return run_command("train", body)
+
+
+if __name__ == "__main__":  # torchrun -m train.commands.train ...
+    sys.exit(main())

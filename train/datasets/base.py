@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.crop import CropBox
+from engine.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,15 @@ def person_box(joints: np.ndarray, padding: float = PERSON_BOX_PADDING) -> CropB
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
     return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
+
+
+def hold_out(samples: Sequence[PoseSample], fraction: float) -> tuple[list[PoseSample], list[PoseSample]]:
+    """Split into (train, validation) by image, the last ``fraction`` of the images (in file order)
+    going to validation, so that no image lends people to both sides."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation fraction must be between 0 and 1, got {fraction}")
+    order = list(dict.fromkeys(s.image_path for s in samples))
+    n_val = math.ceil(len(order) * fraction) if len(order) > 1 else 0
+    val_images = set(order[len(order) - n_val:]) if n_val else set()
+    return ([s for s in samples if s.image_path not in val_images],
+            [s for s in samples if s.image_path in val_images])

@@ -10,23 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
-from engine.errors import InputError
+from engine.errors import ConfigError, InputError
 from train.datasets.base import PoseSample, person_box
+from train.datasets.matfile import read_mat
 
 NUM_JOINTS = 14
 
 
 def load_lsp_joints(mat_path: Path) -> np.ndarray:
     """Read ``joints.mat`` in either layout; returns (N, 14, 3) float32: x, y, labelled flag."""
-    try:
-        mat = scipy.io.loadmat(str(mat_path))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {mat_path}: {exc}") from None
+    mat = read_mat(mat_path)
     if "joints" not in mat:
         raise InputError(f"{mat_path} has no 'joints' variable")
-    j = np.asarray(mat["joints"], dtype=np.float64)
+    try:
+        j = np.asarray(mat["joints"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{mat_path}: 'joints' is not a numeric array") from None
     if j.ndim != 3:
         raise InputError(f"{mat_path}: 'joints' must be 3-D, got shape {j.shape}")
     if j.shape[0] == 14 and j.shape[1] == 3:  # LSPET: (14, 3, N), third row = visible
@@ -46,6 +46,8 @@ def load_lsp_joints(mat_path: Path) -> np.ndarray:
 def load_lsp(root: Path, start: int = 1, stop: int | None = None) -> list[PoseSample]:
     """Samples ``im{start:05d}`` .. ``im{stop:05d}`` (1-based, inclusive) of an LSP-layout folder."""
     root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"dataset root {root} does not exist or is not a folder")
     mat = root / "joints.mat"
     if not mat.is_file():
         raise InputError(f"{root} is not an LSP folder: {mat.name} is missing")
@@ -64,3 +66,15 @@ def load_lsp(root: Path, start: int = 1, stop: int | None = None) -> list[PoseSa
             continue  # nothing to learn from or evaluate on
         samples.append(PoseSample(img, jt, person_box(jt)))
     return samples
+
+
+def parse_image_range(text: str) -> tuple[int, int]:
+    """``"START:STOP"`` (1-based image numbers, inclusive) -> (start, stop)."""
+    a, sep, b = text.partition(":")
+    try:
+        start, stop = int(a), int(b)
+    except ValueError:
+        raise ConfigError(f"image range {text!r} must look like START:STOP, e.g. 9001:10000") from None
+    if not sep or start < 1 or stop < start:
+        raise ConfigError(f"image range {text!r} must be START:STOP with 1 <= START <= STOP")
+    return start, stop

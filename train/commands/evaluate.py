@@ -1,0 +1,78 @@
+"""``hgpose eval``: PCK@0.2 of a model on an LSP-layout dataset (images/imNNNNN.jpg + joints.mat).
+
+Runs the model through the same backends as ``annotate`` and the app (ONNX Runtime, torch, TensorRT),
+cropping each person from its ground-truth box. Prints the per-joint table, then
+``PCK@0.2-limbs VALUE`` (12 limb joints) and, as the last line, ``PCK@0.2 VALUE`` (all 14 joints);
+values are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.cli_support import argv_or_default, run_command
+from engine.errors import ConfigError, InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpose eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["lsp"], default="lsp", help="dataset layout (LSP and LSPET: lsp)")
+    p.add_argument("--root", type=Path, required=True, help="dataset folder (images/ + joints.mat)")
+    p.add_argument("--range", dest="image_range", metavar="START:STOP",
+                   help="1-based inclusive image numbers, e.g. 9001:10000 for the LSPET validation split "
+                        "(default: all)")
+    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
+                                                   "tensorrt (default: auto)")
+    p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threshold", type=float, default=0.2, help="PCK threshold as a fraction of the torso")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        from engine.assets import default_model_path
+        from engine.backends.registry import open_backend
+        from engine.metadata import check_compatible
+        from engine.skeleton import LSP14
+        from train.datasets.lsp import load_lsp, parse_image_range
+        from train.evaluation import predict_samples
+        from train.metrics import pck
+
+        if args.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+        start, stop = parse_image_range(args.image_range) if args.image_range else (1, None)
+        # The dataset is checked before the model is loaded: a typo in --root fails fast.
+        samples = load_lsp(args.root, start, stop)
+        if not samples:
+            raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
+        with open_backend(args.model or default_model_path(), args.backend) as backend:
+            check_compatible(backend.metadata, skeleton=LSP14.name)
+            print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
+            preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch_size,
+                                    progress=not args.quiet)
+        res = pck(preds, np.stack([s.joints for s in samples]), LSP14, threshold=args.threshold)
+        t = f"{args.threshold:g}"
+        print(f"{len(samples)} people from {args.root}{' (flip test)' if args.flip else ''}")
+        print(f"{'joint':<12} PCK@{t}  labelled")
+        for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):
+            print(f"{name:<12} {value:.4f}  {count}")
+        print(f"PCK@{t}-limbs {res.limbs:.4f}")
+        print(f"PCK@{t} {res.overall:.4f}")
+        return 0
+
+    return run_command("eval", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
