@@ -52,6 +52,11 @@ class OnnxRuntimeBackend(Backend):
         s = meta.input_size
         if len(shape) != 4 or list(shape[1:]) != [3, s, s]:
             raise ModelError(f"{model_path}: input shape {shape} does not match metadata size {s}")
+        out_shape = next(o.shape for o in self.session.get_outputs() if o.name == OUTPUT_NAME)
+        k, h = meta.config.num_joints, meta.heatmap_size
+        if len(out_shape) != 4 or list(out_shape[1:]) != [k, h, h]:
+            raise ModelError(f"{model_path}: output shape {out_shape} does not match its metadata "
+                             f"({k} joints of {meta.skeleton}, {h}x{h} heatmaps); the file is inconsistent")
         self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
         self.device = "CUDA" if device == "cuda" else f"CPU ({opts.intra_op_num_threads} threads)"
 

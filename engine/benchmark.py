@@ -1,0 +1,95 @@
+"""Benchmarks: per-stage pipeline timings on a clip, and raw batched inference latency/throughput.
+
+Numbers come from wall-clock timing of real work; they are reported, never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.backends.base import Backend
+from engine.pipeline import PipelineConfig, PosePipeline
+from engine.sources import VideoSource
+
+PIPELINE_STAGES = ("decode", "preprocess", "infer", "decode-heatmaps", "track", "total")
+
+
+@dataclass(frozen=True)
+class PipelineBench:
+    """Mean milliseconds per stage over the measured frames, and end-to-end FPS (decode included)."""
+
+    backend: str
+    device: str
+    frames: int
+    stage_ms: dict[str, float]
+    fps: float
+
+
+@dataclass(frozen=True)
+class BatchBench:
+    """Latency percentiles (ms per batch) and throughput (crops per second) at one batch size."""
+
+    backend: str
+    batch: int
+    p50_ms: float
+    p99_ms: float
+    crops_per_s: float
+
+
+def bench_pipeline(backend: Backend, clip: Path, max_frames: int = 0, warmup_frames: int = 10,
+                   config: PipelineConfig | None = None) -> PipelineBench:
+    """Run the full frame -> pose pipeline on ``clip``; the first ``warmup_frames`` are not counted.
+
+    ``decode`` is the time the loop waited for the next decoded frame (decoding runs in a thread, so
+    this is what decoding costs the pipeline, not the decoder's own CPU time).
+    """
+    pipeline = PosePipeline(backend, config)
+    sums: dict[str, float] = dict.fromkeys(PIPELINE_STAGES, 0.0)
+    n = 0
+    t_start = 0.0
+    source = iter(VideoSource(clip))
+    index = 0
+    while True:
+        t0 = time.perf_counter()
+        frame = next(source, None)
+        t_decode = (time.perf_counter() - t0) * 1000.0
+        if frame is None or (max_frames and index >= max_frames + warmup_frames):
+            break
+        if index == warmup_frames:
+            t_start = time.perf_counter() - t_decode / 1000.0
+        result = pipeline.process(frame.image, frame.index, frame.timestamp)
+        if index >= warmup_frames:
+            n += 1
+            sums["decode"] += t_decode
+            for k in PIPELINE_STAGES[1:]:
+                sums[k] += result.timings_ms.get(k, 0.0)
+            sums["total"] += t_decode
+        index += 1
+    if n == 0:
+        raise ValueError(f"{clip} has no frames beyond the {warmup_frames} warm-up frames")
+    elapsed = time.perf_counter() - t_start
+    return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed)
+
+
+def bench_batches(backend: Backend, batches: list[int], iterations: int = 50, warmup: int = 5) -> list[BatchBench]:
+    """Time ``backend.infer`` on random normalised input at each batch size."""
+    s = backend.metadata.input_size
+    rng = np.random.default_rng(0)
+    out = []
+    for b in batches:
+        x = rng.standard_normal((b, 3, s, s)).astype(np.float32)
+        for _ in range(warmup):
+            backend.infer(x)
+        times = []
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            backend.infer(x)
+            times.append((time.perf_counter() - t0) * 1000.0)
+        t = np.asarray(times)
+        out.append(BatchBench(backend.name, b, float(np.percentile(t, 50)), float(np.percentile(t, 99)),
+                              b * 1000.0 / float(t.mean())))
+    return out

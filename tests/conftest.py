@@ -1,0 +1,56 @@
+"""Shared fixtures: the bundled assets and tiny models made on the fly (no downloads, no ../shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_CLIP = REPO / "assets" / "media" / "sports2d_walker_720p.mp4"
+BUNDLED_MODEL = REPO / "assets" / "models" / "hg2-w64-128.onnx"
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def bundled_clip() -> Path:
+    assert BUNDLED_CLIP.is_file(), "the bundled clip is part of the repository"
+    return BUNDLED_CLIP
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> Path:
+    assert BUNDLED_MODEL.is_file(), "the bundled model is part of the repository"
+    return BUNDLED_MODEL
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised HG-1, width 16, 64 px checkpoint (LSP14), BatchNorm statistics perturbed
+    so the network is not an identity-like function."""
+    torch = pytest.importorskip("torch")
+    from engine.checkpoint import save_checkpoint
+    from engine.metadata import HourglassConfig, ModelMetadata
+    from engine.model import build_model
+
+    torch.manual_seed(0)
+    config = HourglassConfig(num_stacks=1, width=16, num_joints=14, input_size=64)
+    model = build_model(config)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    for head in model.heads:
+        torch.nn.init.normal_(head.weight, std=0.1)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    save_checkpoint(path, model, ModelMetadata(skeleton="lsp14", config=config, name="tiny"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path) -> Path:
+    from engine.export import export_onnx
+
+    out = tiny_checkpoint.with_suffix(".onnx")
+    export_onnx(tiny_checkpoint, out)
+    return out

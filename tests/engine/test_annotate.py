@@ -1,0 +1,194 @@
+"""`hgpose annotate` end to end, bad inputs, and Ctrl-C."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.commands.annotate import main as annotate
+from engine.video_writer import count_video_frames
+
+
+def excerpt(src: Path, dst: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``src`` as a small mp4 (a short real clip for fast tests)."""
+    cap = cv2.VideoCapture(str(src))
+    out = None
+    for _ in range(frames):
+        ok, img = cap.read()
+        assert ok
+        if out is None:
+            out = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (img.shape[1], img.shape[0]))
+        out.write(img)
+    assert out is not None
+    out.release()
+    cap.release()
+    return dst
+
+
+@pytest.fixture(scope="module")
+def short_clip(bundled_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return excerpt(bundled_clip, tmp_path_factory.mktemp("clip") / "short.mp4", 12)
+
+
+def outputs(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_bundled_clip_end_to_end(bundled_clip: Path, tmp_path: Path) -> None:
+    assert annotate([str(bundled_clip), "--out", str(tmp_path), "--render", "--quiet"]) == 0
+    decoded = count_video_frames(bundled_clip)
+    doc = json.loads((tmp_path / "sports2d_walker_720p.json").read_text())
+    assert doc["schema"] == "hgpose.annotations/1" and doc["complete"] is True
+    assert doc["source"]["frames_decoded"] == len(doc["frames"]) == decoded == 401
+    assert [f["index"] for f in doc["frames"]] == list(range(decoded))
+    assert doc["skeleton"]["name"] == "lsp14" and len(doc["skeleton"]["joints"]) == 14
+    assert all(len(f["keypoints"]) == 14 for f in doc["frames"])
+    assert abs(doc["frames"][30]["timestamp"] - 1.0) < 1e-6
+    with open(tmp_path / "sports2d_walker_720p.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == decoded
+    assert float(rows[5]["r_ankle_x"]) == doc["frames"][5]["keypoints"][0][0]
+    assert count_video_frames(tmp_path / "sports2d_walker_720p.mp4") == decoded
+    assert outputs(tmp_path) == ["sports2d_walker_720p.csv", "sports2d_walker_720p.json",
+                                 "sports2d_walker_720p.mp4"]
+
+
+def test_image_folder_and_single_image(short_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(short_clip))
+    for i in range(3):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"f{i}.jpg"), img)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"\x89PNG garbage")
+    out = tmp_path / "out"
+    assert annotate([str(folder), str(folder / "f1.jpg"), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped notes.txt (not an image file)" in err and "skipped broken.png" in err
+    doc = json.loads((out / "imgs.json").read_text())
+    assert [f["file"] for f in doc["frames"]] == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    assert {s["file"] for s in doc["skipped"]} == {"notes.txt", "broken.png"}
+    single = json.loads((out / "f1.json").read_text())
+    # Stills are independent: the same image gives the same pose alone or inside the folder.
+    assert single["frames"][0]["keypoints"] == doc["frames"][1]["keypoints"]
+
+
+def bad(argv: list[str], capsys: pytest.CaptureFixture, expect: str) -> None:
+    code = annotate([*argv, "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and expect in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad([str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o")], capsys, "does not exist")
+    assert outputs(tmp_path / "o") == []
+
+
+def test_corrupt_video(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(os.urandom(50_000))
+    bad([str(corrupt), "--out", str(tmp_path / "o")], capsys, "corrupt")
+    assert outputs(tmp_path / "o") == []
+
+
+def test_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.txt").write_text("x")
+    bad([str(tmp_path / "empty"), "--out", str(tmp_path / "o")], capsys, "no readable images")
+
+
+def test_missing_and_corrupt_models(short_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "m.onnx")], capsys,
+        "does not exist")
+    (tmp_path / "junk.onnx").write_bytes(os.urandom(4000))
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "junk.onnx")], capsys,
+        "not a valid ONNX")
+    (tmp_path / "junk.pt").write_bytes(os.urandom(4000))
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "junk.pt"),
+         "--backend", "torch"], capsys, "not a valid hgpose checkpoint")
+    (tmp_path / "m.txt").write_text("x")
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "m.txt")], capsys,
+        "unknown model type")
+    assert outputs(tmp_path / "o") == []
+
+
+def tamper(src: Path, dst: Path, **changes: object) -> Path:
+    """Copy an ONNX model with its embedded metadata changed (skeleton, input size...)."""
+    import onnx
+
+    proto = onnx.load(str(src))
+    prop = next(p for p in proto.metadata_props if p.key == "hgpose")
+    meta = json.loads(prop.value)
+    for key, value in changes.items():
+        if key in meta:
+            meta[key] = value
+        else:
+            meta["config"][key] = value
+    prop.value = json.dumps(meta)
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def test_incompatible_models(short_clip: Path, bundled_model: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    wrong_joints = tamper(bundled_model, tmp_path / "joints.onnx", skeleton="mpii16", num_joints=16)
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(wrong_joints)], capsys,
+        "does not match its metadata")
+    wrong_size = tamper(bundled_model, tmp_path / "size.onnx", input_size=256)
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(wrong_size)], capsys,
+        "does not match metadata size")
+    no_meta = tmp_path / "plain.onnx"
+    import onnx
+
+    proto = onnx.load(str(bundled_model))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(no_meta))
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--model", str(no_meta)], capsys, "no hgpose metadata")
+    assert outputs(tmp_path / "o") == []
+
+
+def test_unknown_backend(short_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad([str(short_clip), "--out", str(tmp_path / "o"), "--backend", "cuda9000"], capsys, "unknown backend")
+
+
+def test_unwritable_output_directory(short_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory should be")
+    # A path below a regular file cannot be created, even by root (chmod would not stop root).
+    bad([str(short_clip), "--out", str(blocker / "out")], capsys, "not writable")
+
+
+def test_ctrl_c_leaves_complete_so_far_files(bundled_clip: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "annotate", str(bundled_clip), "--out",
+                             str(tmp_path), "--render", "--quiet"], stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    proc.stderr.readline()  # "hgpose annotate: <backend>": the model is loaded, frames are flowing
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    doc = json.loads((tmp_path / "sports2d_walker_720p.json").read_text())
+    n = len(doc["frames"])
+    assert doc["complete"] is False and 0 < n < 401
+    with open(tmp_path / "sports2d_walker_720p.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == n
+    assert count_video_frames(tmp_path / "sports2d_walker_720p.mp4") == n
+    # No temporary files are left behind.
+    assert outputs(tmp_path) == ["sports2d_walker_720p.csv", "sports2d_walker_720p.json",
+                                 "sports2d_walker_720p.mp4"]
+    assert np.isfinite(np.array([f["keypoints"] for f in doc["frames"]], dtype=float)).all()

@@ -1,0 +1,30 @@
+import pytest
+
+from engine.errors import ModelError
+from engine.metadata import HourglassConfig, ModelMetadata, check_compatible
+
+
+def test_round_trip_through_json() -> None:
+    meta = ModelMetadata(skeleton="mpii16", config=HourglassConfig(num_stacks=4, width=128, num_joints=16,
+                                                                   input_size=192),
+                         name="x", training={"data": "lspet"}, metrics={"pck": 0.7})
+    assert ModelMetadata.from_json(meta.to_json()) == meta
+    assert meta.heatmap_size == 48
+
+
+@pytest.mark.parametrize("bad", ['{"skeleton": "lsp14"}', "[1, 2]", "{not json",
+                                 '{"skeleton": "lsp14", "config": {"num_joints": 16}}',
+                                 '{"skeleton": "lsp14", "config": {"input_size": 100}}',
+                                 '{"skeleton": "lsp14", "config": {}, "format_version": 99}'])
+def test_malformed_metadata_is_a_model_error(bad: str) -> None:
+    with pytest.raises(ModelError):
+        ModelMetadata.from_json(bad)
+
+
+def test_compatibility_checks() -> None:
+    meta = ModelMetadata(skeleton="lsp14", config=HourglassConfig(input_size=128, width=64))
+    check_compatible(meta, skeleton="lsp14", input_size=128)
+    with pytest.raises(ModelError, match="skeleton"):
+        check_compatible(meta, skeleton="coco17")
+    with pytest.raises(ModelError, match="input size"):
+        check_compatible(meta, input_size=256)

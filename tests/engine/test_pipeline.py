@@ -1,0 +1,58 @@
+"""The frame -> pose pipeline on the bundled clip with the bundled model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.backends.registry import open_backend
+from engine.pipeline import PipelineConfig, PosePipeline
+from engine.sources import VideoSource
+
+# Where the walker is in the bundled clip (frame index -> x range in pixels), read off the frames
+# by eye; the person enters at the right edge, walks left, turns and walks out to the right.
+WALKER_X = {100: (470, 660), 200: (40, 230), 300: (860, 1040)}
+
+
+@pytest.fixture(scope="module")
+def clip_results(bundled_clip: Path, bundled_model: Path) -> list:
+    backend = open_backend(bundled_model, "onnxruntime")
+    pipeline = PosePipeline(backend, PipelineConfig())
+    source = VideoSource(bundled_clip)
+    results = [(f.image.shape, pipeline.process(f.image, f.index, f.timestamp)) for f in source]
+    backend.close()
+    return results
+
+
+def test_every_frame_gives_14_in_frame_keypoints(clip_results: list) -> None:
+    assert len(clip_results) == 401
+    for shape, r in clip_results:
+        h, w = shape[:2]
+        kp = r.keypoints
+        assert kp.shape == (14, 3) and np.isfinite(kp).all()
+        assert (kp[:, 0] >= -0.5).all() and (kp[:, 0] <= w - 0.5).all()
+        assert (kp[:, 1] >= -0.5).all() and (kp[:, 1] <= h - 0.5).all()
+        assert ((kp[:, 2] >= 0) & (kp[:, 2] <= 1)).all()
+        assert set(r.timings_ms) >= {"preprocess", "infer", "decode-heatmaps", "track", "total"}
+
+
+def test_follows_the_off_centre_walker(clip_results: list) -> None:
+    for index, (x0, x1) in WALKER_X.items():
+        _, r = clip_results[index]
+        assert r.state == "tracking", (index, r.state)
+        confident = r.keypoints[r.keypoints[:, 2] >= 0.3]
+        assert len(confident) >= 7, index
+        median_x = float(np.median(confident[:, 0]))
+        assert x0 <= median_x <= x1, (index, median_x)
+    tracked = sum(r.state == "tracking" for _, r in clip_results[60:340])
+    assert tracked >= 0.9 * 280
+
+
+def test_still_images_are_independent(bundled_model: Path, bundled_clip: Path) -> None:
+    frames = [f.image for f, _ in zip(VideoSource(bundled_clip), range(3), strict=False)]
+    with open_backend(bundled_model, "onnxruntime") as backend:
+        pipeline = PosePipeline(backend)
+        a = pipeline.process_image(frames[2])
+        pipeline.process(frames[0], 0, 0.0)
+        b = pipeline.process_image(frames[2])
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from engine.crop import CropBox
+from engine.errors import ConfigError
+from engine.roi import PersonTracker, TrackerConfig, clamp_box, hog_available, search_boxes
+
+
+def test_clamped_boxes_stay_inside_the_frame() -> None:
+    for box in [CropBox(-50, 20, 300), CropBox(1270, 700, 200), CropBox(640, 360, 5000)]:
+        c = clamp_box(box, 1280, 720)
+        x0, y0, x1, y1 = c.xyxy
+        assert x0 >= -0.5 - 1e-9 and y0 >= -0.5 - 1e-9 and x1 <= 1279.5 + 1e-9 and y1 <= 719.5 + 1e-9
+
+
+def test_search_boxes_cover_the_frame() -> None:
+    boxes = search_boxes(1280, 720)
+    xs = [b.xyxy for b in boxes]
+    assert min(b[0] for b in xs) <= 0 and max(b[2] for b in xs) >= 1280
+    assert len({b.size for b in boxes}) == 2
+
+
+def fake_pose(box: CropBox, person_x: float, conf_inside: float = 0.9) -> np.ndarray:
+    """A pose (14, 3) that is confident only when the crop contains the person at ``person_x``."""
+    x0, _, x1, _ = box.xyxy
+    inside = x0 <= person_x <= x1
+    kp = np.zeros((14, 3), np.float32)
+    kp[:, 0] = person_x + np.linspace(-20, 20, 14)
+    kp[:, 1] = 360 + np.linspace(-150, 150, 14)
+    kp[:, 2] = conf_inside if inside else 0.05
+    return kp
+
+
+def test_tracker_starts_central_then_searches_then_follows() -> None:
+    tracker = PersonTracker(TrackerConfig(detector="search"))
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    person_x = 1150.0
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        return np.stack([fake_pose(b, person_x) for b in boxes])
+
+    box = tracker.propose(frame, estimate)
+    assert tracker.state == "central" and abs(box.cx - 639.5) < 1e-6
+    tracker.update(frame.shape, fake_pose(box, person_x))  # the person is not in the central crop
+    assert tracker.state == "lost"
+    box = tracker.propose(frame, estimate)
+    assert tracker.state == "acquired" and box.xyxy[0] <= person_x <= box.xyxy[2]
+    for step in range(20):  # the person walks left; the crop follows the keypoints
+        person_x -= 15
+        tracker.update(frame.shape, fake_pose(box, person_x))
+        box = tracker.propose(frame, estimate)
+        assert tracker.state == "tracking", step
+        assert box.xyxy[0] <= person_x <= box.xyxy[2]
+
+
+def test_detector_names_are_validated() -> None:
+    with pytest.raises(ConfigError):
+        TrackerConfig(detector="yolo")
+    if not hog_available():
+        with pytest.raises(ConfigError, match="OpenCV 4"):
+            TrackerConfig(detector="hog")
