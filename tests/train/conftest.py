@@ -45,3 +45,12 @@ def packs(tmp_path: Path, lsp_folder: Callable[..., Path]) -> Callable[..., tupl
                            progress=False)
         return train, train
     return make
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared beside the repository (CI and developers have it; a fresh user machine does not)."""
+    path = Path(__file__).resolve().parents[2].parent / "shared"
+    if not (path / "datasets").is_dir():
+        pytest.skip("../shared is not available")
+    return path

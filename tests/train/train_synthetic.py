@@ -76,3 +76,40 @@ def tiny_config(out_dir: Path, train_pack: Path, val_pack: Path, **overrides: An
 
 def sample_of(joints: np.ndarray, path: Path) -> PoseSample:
     return PoseSample(path, joints, person_box(joints))
+
+
+def constant_onnx_model(path: Path, heatmaps: np.ndarray, config: HourglassConfig = TINY_MODEL) -> Path:
+    """An ONNX model (with hgpose metadata) that outputs ``heatmaps`` (K, H, W) whatever its input:
+    a model whose answer is known. The input still flows through the graph (times zero) so the
+    batch size follows it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from engine.metadata import METADATA_KEY, ModelMetadata
+
+    k, h, w = heatmaps.shape
+    s = config.input_size
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1, 2, 3], keepdims=1),
+         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+         helper.make_node("Add", ["nothing", "answer"], ["heatmaps"])],
+        "constant",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, s, s])],
+        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["batch", k, h, w])],
+        [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero"),
+         numpy_helper.from_array(heatmaps[None].astype(np.float32), "answer")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by older ONNX Runtime releases too
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, ModelMetadata(skeleton="lsp14", config=config).to_json()
+    onnx.save(model, str(path))
+    return path
+
+
+def gaussian_peaks(centres: np.ndarray, size: int, sigma: float = 1.5) -> np.ndarray:
+    """(K, size, size) float32 Gaussians of height 1 at sub-pixel ``centres`` (K, 2), heatmap pixels."""
+    grid = np.arange(size, dtype=np.float64)
+    gx = np.exp(-((grid[None, :] - centres[:, :1]) ** 2) / (2 * sigma**2))
+    gy = np.exp(-((grid[None, :] - centres[:, 1:2]) ** 2) / (2 * sigma**2))
+    return (gy[:, :, None] * gx[:, None, :]).astype(np.float32)

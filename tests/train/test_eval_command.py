@@ -1,0 +1,138 @@
+"""``hgpose eval`` end to end: a known answer through ONNX Runtime, torch/ORT parity, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+from train_synthetic import TEMPLATE, TINY_MODEL, constant_onnx_model, draw_person, gaussian_peaks
+
+from engine.crop import apply_affine, crop_matrix, input_to_heatmap
+from engine.skeleton import LSP14
+from train.commands.evaluate import main
+from train.datasets.base import person_box
+
+J = {name: i for i, name in enumerate(LSP14.joints)}
+
+
+def _known_answer_folder(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Four people who share one base pose, except for chosen joints; returns (base (14, 3), truth)."""
+    base = np.column_stack([(TEMPLATE - [0.0, 0.45]) * 70.0 + [60.0, 50.0], np.ones(14)]).astype(np.float32)
+    torso = float(np.linalg.norm(base[J["L shoulder"], :2] - base[J["R hip"], :2]))
+    truth = np.repeat(base[None], 4, axis=0)
+    truth[1, J["R knee"], 0] += 0.5 * torso  # wrong (a limb joint)
+    truth[1, J["L elbow"], 0] -= 0.5 * torso  # wrong (a limb joint)
+    truth[2, J["neck"], 1] += 0.5 * torso  # wrong (not a limb joint)
+    truth[2, J["L knee"], 0] += 0.1 * torso  # still within 0.2 torso: right
+    truth[3, J["R elbow"]] = 0.0  # unlabelled: not counted
+    (root / "images").mkdir(parents=True)
+    for i, joints in enumerate(truth):
+        # Moving only inner joints keeps every person's crop box identical to the base pose's.
+        assert person_box(joints) == person_box(base)
+        image = np.full((100, 120, 3), 90, np.uint8)
+        draw_person(image, base)
+        cv2.imwrite(str(root / "images" / f"im{i + 1:05d}.jpg"), image)
+    scipy.io.savemat(str(root / "joints.mat"), {"joints": truth.transpose(1, 2, 0)})  # LSPET (14, 3, N)
+    return base, truth
+
+
+def _model_answering(base: np.ndarray, path: Path) -> Path:
+    """A constant model whose heatmaps peak where the base pose lands in its crop."""
+    s, h = TINY_MODEL.input_size, TINY_MODEL.heatmap_size
+    in_crop = apply_affine(crop_matrix(person_box(base), s), base[:, :2])
+    return constant_onnx_model(path, gaussian_peaks(input_to_heatmap(in_crop, s / h), h))
+
+
+def _last_lines(capsys: pytest.CaptureFixture[str], n: int) -> list[str]:
+    return capsys.readouterr().out.strip().splitlines()[-n:]
+
+
+def test_eval_prints_the_known_pck(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, _ = _known_answer_folder(tmp_path / "lsp")
+    model = _model_answering(base, tmp_path / "answer.onnx")
+
+    rc = main(["--root", str(tmp_path / "lsp"), "--model", str(model), "--backend", "onnxruntime", "--quiet",
+               "--batch-size", "3"])
+
+    assert rc == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    # 55 labelled joints, 3 wrong; 47 labelled limb joints, 2 wrong.
+    assert out[-1] == f"PCK@0.2 {52 / 55:.4f}"
+    assert out[-2] == f"PCK@0.2-limbs {45 / 47:.4f}"
+    rows = {line.rsplit(maxsplit=2)[0]: line.split()[-2:] for line in out[-16:-2]}
+    assert rows["R knee"] == ["0.7500", "4"]
+    assert rows["neck"] == ["0.7500", "4"]
+    assert rows["L knee"] == ["1.0000", "4"]
+    assert rows["R elbow"] == ["1.0000", "3"]
+
+
+def test_eval_range_selects_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, _ = _known_answer_folder(tmp_path / "lsp")
+    model = _model_answering(base, tmp_path / "answer.onnx")
+
+    assert main(["--root", str(tmp_path / "lsp"), "--model", str(model), "--range", "2:3", "--quiet"]) == 0
+    # Images 2 and 3 only: 28 joints, 3 wrong; 24 limb joints, 2 wrong.
+    assert _last_lines(capsys, 2) == [f"PCK@0.2-limbs {22 / 24:.4f}", f"PCK@0.2 {25 / 28:.4f}"]
+
+
+def test_checkpoint_and_its_onnx_export_predict_alike(tmp_path: Path, lsp_folder,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.backends.registry import open_backend
+    from engine.checkpoint import save_checkpoint
+    from engine.export import export_onnx
+    from engine.metadata import ModelMetadata
+    from engine.model import build_model
+    from train.datasets.lsp import load_lsp
+    from train.evaluation import predict_samples
+
+    root = lsp_folder(6, layout="lsp")
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(TINY_MODEL), ModelMetadata("lsp14", TINY_MODEL))
+    onnx_path = export_onnx(ckpt, tmp_path / "m.onnx").path
+    samples = load_lsp(root)
+    preds, lines = [], []
+    for model, backend in ((ckpt, "torch"), (onnx_path, "onnxruntime")):
+        with open_backend(model, backend) as b:
+            preds.append(predict_samples(b, samples, flip=True, batch_size=4, progress=False))
+        assert main(["--root", str(root), "--model", str(model), "--backend", backend, "--flip", "--quiet"]) == 0
+        lines.append(_last_lines(capsys, 16))
+    assert preds[0].shape == (6, 14, 3)
+    np.testing.assert_allclose(preds[0], preds[1], atol=1e-3)
+    assert lines[0] == lines[1]
+
+
+def test_eval_defaults_to_the_bundled_model(tmp_path: Path, lsp_folder, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.assets import default_model_path
+    from engine.errors import ModelError
+
+    try:
+        default_model_path()
+    except ModelError:
+        pytest.skip("no bundled model in this checkout")
+    assert main(["--root", str(lsp_folder(2)), "--quiet"]) == 0
+    value = float(_last_lines(capsys, 1)[0].split()[1])
+    assert 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("case", ["missing root", "corrupt joints.mat", "missing image", "bad range"])
+def test_eval_bad_input_is_one_line(case: str, tmp_path: Path, lsp_folder,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    root = lsp_folder(2)
+    args = ["--root", str(root), "--model", str(tmp_path / "never-opened.onnx"), "--quiet"]
+    if case == "missing root":
+        args[1] = str(tmp_path / "nowhere")
+    elif case == "corrupt joints.mat":
+        (root / "joints.mat").write_bytes(b"MATLAB 5.0 MAT-file, garbage" + bytes(200))
+    elif case == "missing image":
+        (root / "images" / "im00002.jpg").unlink()
+    else:
+        args += ["--range", "5:1"]
+
+    rc = main(args)
+
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert err.count("\n") == 1 and err.startswith("hgpose eval: error: "), err
+    assert "Traceback" not in err
