@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 from train.datasets.base import PoseSample, hold_out
-from train.datasets.mapping import convert_samples
+from train.datasets.mapping import convert_samples, joint_map
 from train.pack import PackSpec, default_workers, write_pack
 
 # Native joint set of each dataset, and the usual (train, validation) image ranges of the LSP layouts.
@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = PackSpec(args.pack_size, args.context, args.quality)
         native = NATIVE_SKELETON[args.dataset]
         target = native if args.skeleton == "native" else args.skeleton
+        joint_map(native, target)  # an impossible mapping fails before any file is read
         train, val, source = _lsp_splits(args) if args.dataset in LSP_RANGES else _annotated_splits(args)
         for split, samples in (("train", train), ("val", val)):
             samples = convert_samples(samples, native, target)

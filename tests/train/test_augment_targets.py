@@ -1,0 +1,96 @@
+"""Augmentation keeps joints on the pixels they label (through scale, rotation, shift and mirror),
+mirroring swaps left/right labels, and heatmap targets peak on the joints with unlabelled ones masked."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.skeleton import LSP14
+from train.augment import AugmentConfig, augment
+from train.targets import gaussian_heatmaps
+
+PACK, OUT = 96, 64
+PERM = LSP14.flip_permutation()
+
+
+def _dot_image(x: float, y: float) -> np.ndarray:
+    """A white Gaussian dot centred at sub-pixel (x, y) on black, (PACK, PACK, 3) uint8."""
+    grid = np.arange(PACK, dtype=np.float64)
+    dot = np.exp(-((grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2) / (2 * 1.5**2))
+    return np.repeat((dot * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _peak(image: np.ndarray) -> np.ndarray:
+    """Sub-pixel intensity centroid around the brightest pixel, (x, y)."""
+    gray = image.astype(np.float64).sum(axis=2)
+    gray = cv2.GaussianBlur(gray, (5, 5), 0)
+    y, x = np.unravel_index(gray.argmax(), gray.shape)
+    win = gray[y - 2:y + 3, x - 2:x + 3]
+    ys, xs = np.mgrid[y - 2:y + 3, x - 2:x + 3]
+    return np.array([(xs * win).sum(), (ys * win).sum()]) / win.sum()
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_augmented_joints_stay_on_their_pixels(seed: int, flip: bool) -> None:
+    rng = np.random.default_rng(100 + seed)
+    joints = np.column_stack([rng.uniform(0.35 * PACK, 0.65 * PACK, (14, 2)), np.ones(14)]).astype(np.float32)
+    config = AugmentConfig(rotation_prob=1.0, flip_prob=1.0 if flip else 0.0)
+    for k in (LSP14.index("R wrist"), LSP14.index("L ankle"), LSP14.index("head top")):
+        # The same seed gives the same random view for each painted joint.
+        out, warped = augment(_dot_image(*joints[k, :2]), joints, 64.0, OUT, PERM, config,
+                              np.random.default_rng(seed))
+        # After a mirror, the dot painted at joint k is the other side's joint: perm[k].
+        label = PERM[k] if flip else k
+        assert np.linalg.norm(_peak(out) - warped[label, :2]) < 0.6, (k, _peak(out), warped[label])
+        assert out.shape == (OUT, OUT, 3) and warped[:, 2].tolist() == [1.0] * 14
+
+
+def test_mirror_swaps_left_and_right_labels() -> None:
+    joints = np.zeros((14, 3), np.float32)
+    joints[:, 0] = np.arange(14) * 4 + 10  # distinct x per joint
+    joints[:, 1] = 40
+    joints[:, 2] = 1
+    joints[LSP14.index("L knee"), 2] = 0  # a label that must travel with its joint
+    config = AugmentConfig(scale=(1.0, 1.0), rotation_prob=0.0, translate=0.0, colour=0.0, flip_prob=1.0)
+    image = np.zeros((OUT, OUT, 3), np.uint8)
+
+    _, got = augment(image, joints, float(OUT), OUT, PERM, config, np.random.default_rng(0))
+
+    for left, right in (("L wrist", "R wrist"), ("L knee", "R knee"), ("L shoulder", "R shoulder")):
+        li, ri = LSP14.index(left), LSP14.index(right)
+        # The new right joint is the old left one, mirrored about the image's centre column.
+        assert got[ri, 0] == pytest.approx(OUT - 1 - joints[li, 0])
+        assert got[li, 0] == pytest.approx(OUT - 1 - joints[ri, 0])
+        assert (got[ri, 2], got[li, 2]) == (joints[li, 2], joints[ri, 2])
+    head = LSP14.index("head top")
+    assert got[head, 0] == pytest.approx(OUT - 1 - joints[head, 0])
+
+
+def test_disabled_augmentation_is_the_plain_centred_crop() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (PACK, PACK, 3), dtype=np.uint8)
+    joints = np.array([[47.5, 47.5, 1.0]] * 14, np.float32)
+    out, got = augment(image, joints, 64.0, OUT, PERM, dataclasses.replace(AugmentConfig(), enabled=False), rng)
+    assert got[0, :2].tolist() == pytest.approx([31.5, 31.5])  # crop centre maps to crop centre
+    expected = cv2.resize(image[16:80, 16:80], (OUT, OUT), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(out.astype(int) - expected).max() <= 2
+
+
+def test_heatmap_targets_peak_on_joints_and_mask_unlabelled() -> None:
+    joints = np.array([[33.5, 17.5, 1.0],  # input pixel -> heatmap (8, 4) at stride 4
+                       [10.0, 10.0, 0.0],  # unlabelled
+                       [200.0, 5.0, 1.0]],  # labelled but off the map
+                      np.float32)
+    heat, weights = gaussian_heatmaps(joints, input_size=64, heatmap_size=16)
+
+    assert heat.shape == (3, 16, 16) and heat.dtype == np.float32
+    assert weights.tolist() == [1.0, 0.0, 0.0]
+    assert np.unravel_index(heat[0].argmax(), (16, 16)) == (4, 8)
+    assert heat[0, 4, 8] == pytest.approx(1.0)
+    assert heat[0, 4, 9] == pytest.approx(np.exp(-0.5))  # sigma = 1 heatmap pixel by default
+    assert not heat[1].any() and not heat[2].any()
