@@ -99,6 +99,43 @@ class PosePipeline:
         return PoseResult(frame_index, float(timestamp if timestamp is not None else 0.0),
                           keypoints.astype(np.float32), box, state, confident, timer.ms)
 
+    def process_batch(self, frames: Sequence[np.ndarray], indices: Sequence[int],
+                      timestamps: Sequence[float]) -> list[PoseResult]:
+        """Poses for consecutive frames, batched through the backend while the person is tracked.
+
+        Within a batch every frame uses the crop chosen from the pose before the batch: at video
+        rates a person moves a few pixels per frame and the crop is padded, while one batched call
+        keeps a GPU busy. Frames where the person is not tracked fall back to :meth:`process`.
+        Timings are the batch's, divided evenly among its frames.
+        """
+        results: list[PoseResult] = []
+        i = 0
+        while i < len(frames):
+            if self.tracker.state != "tracking" or self.tracker.box is None or len(frames) - i == 1:
+                results.append(self.process(frames[i], indices[i], timestamps[i]))
+                i += 1
+                continue
+            t0 = time.perf_counter()
+            timer = StageTimer()
+            box = self.tracker.box
+            chunk = range(i, len(frames))
+            poses = self.backend.estimate([frames[j] for j in chunk], [box] * len(chunk),
+                                          flip=self.config.flip_test, timer=timer)
+            share = {k: v / len(chunk) for k, v in timer.ms.items()}
+            for j, keypoints in zip(chunk, poses, strict=True):
+                t = time.perf_counter()
+                if self.config.smoothing.enabled:
+                    keypoints = keypoints.copy()
+                    keypoints[:, :2] = self.filter(keypoints[:, :2], timestamps[j])
+                state = self.tracker.state
+                self.tracker.update(frames[j].shape, keypoints)
+                ms = {**share, "smooth": (time.perf_counter() - t) * 1000.0}
+                ms["total"] = (time.perf_counter() - t0) * 1000.0 / len(chunk)
+                results.append(PoseResult(indices[j], float(timestamps[j]), keypoints.astype(np.float32), box,
+                                          state, self.tracker.is_confident(keypoints), ms))
+            i = len(frames)
+        return results
+
     def process_image(self, image: np.ndarray, index: int = 0) -> PoseResult:
         """Pose in an unrelated still image: fresh person search, no smoothing."""
         self.reset()

@@ -11,6 +11,8 @@ from pathlib import Path
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import InputError
 
+GPU_BACKENDS = ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hgpose annotate", description=__doc__)
@@ -24,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     p.add_argument("--no-smooth", action="store_true", help="disable One Euro smoothing on videos")
     p.add_argument("--threshold", type=float, default=0.3, help="confidence below which joints are not drawn")
+    p.add_argument("--batch", type=int, default=0,
+                   help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -54,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources = [open_source(p) for p in inputs]
         out_dir = ensure_writable_dir(args.out)
         backend = open_backend(args.model or default_model_path(), args.backend)
-        options = AnnotateOptions(render=args.render, draw_threshold=args.threshold, progress=not args.quiet,
+        batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
+        options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=args.threshold,
+                                  progress=not args.quiet,
                                   pipeline=PipelineConfig(flip_test=args.flip,
                                                           smoothing=OneEuroConfig(enabled=not args.no_smooth)))
         print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
