@@ -31,6 +31,11 @@ class DistContext:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """True outside torchrun and on global rank 0: the process that prints and writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init(device: str = "auto") -> DistContext:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1).
 

@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=5e-4 (repeatable)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     return p
 
 
@@ -27,11 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from train.config import load_config
+        from train.distributed import is_main_process
         from train.trainer import train
 
         config = load_config(args.config, args.overrides)
-        best = train(config, resume=not args.no_resume)
-        print(f"best checkpoint: {best}")
+        best = train(config, resume=not args.no_resume, progress=not args.quiet)
+        if is_main_process():
+            print(f"best checkpoint: {best}")
         return 0
 
     return run_command("train", body)

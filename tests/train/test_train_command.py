@@ -1,0 +1,86 @@
+"""``hgpose train`` from the command line: a TOML config with overrides runs; bad input is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.checkpoint import load_checkpoint
+from engine.errors import ConfigError
+from train.commands.train import main
+from train.config import load_config
+
+
+def _toml(path: Path, train_pack: Path, val_pack: Path, extra: str = "") -> Path:
+    path.write_text(f"""
+name = "tiny"
+out_dir = "{path.parent / 'run'}"
+tensorboard = false
+[model]
+num_stacks = 1
+width = 32
+input_size = 64
+[data]
+train_pack = "{train_pack}"
+val_pack = "{val_pack}"
+[optim]
+name = "rmsprop"
+lr = 2.5e-4
+epochs = 3
+batch_size = 2
+warmup_steps = 0
+{extra}
+""")
+    return path
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    config = load_config(_toml(tmp_path / "c.toml", Path("t.npz"), Path("v.npz")),
+                         ["optim.lr=1e-3", "optim.step_epochs=[2, 4]", "augment.scale=[0.8, 1.2]", "name=other"])
+    assert (config.optim.name, config.optim.lr, config.optim.step_epochs) == ("rmsprop", 1e-3, (2, 4))
+    assert config.augment.scale == (0.8, 1.2) and config.name == "other"
+    assert config.model.input_size == 64 and config.model.num_stacks == 1
+    with pytest.raises(AttributeError):  # frozen
+        config.optim.lr = 1.0  # type: ignore[misc]
+
+
+def test_train_command_runs_and_stores_config_and_metrics(tmp_path: Path, packs,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    train_pack, val_pack = packs(4)
+    config = _toml(tmp_path / "c.toml", train_pack, val_pack)
+
+    assert main(["--config", str(config), "--set", "optim.epochs=1", "--quiet"]) == 0
+
+    assert capsys.readouterr().out.strip() == f"best checkpoint: {tmp_path / 'run' / 'best.pt'}"
+    _, meta = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert meta.name == "tiny" and meta.training["config"]["optim"]["epochs"] == 1
+    assert set(meta.metrics) == {"val_pck@0.2", "val_pck@0.2_limbs", "epoch"}
+
+
+@pytest.mark.parametrize(("extra_args", "toml_extra", "message", "code"), [
+    (["--set", "optim.lr_typo=1"], "", "unknown config key optim.lr_typo", ConfigError.exit_code),
+    ([], "betas = [0.9, 0.99]", "unknown config key optim.betas", ConfigError.exit_code),
+    (["--set", "optim.name=sgd"], "", "unknown optimiser", ConfigError.exit_code),
+    (["--set", "model.input_size=100"], "", "input_size must be a multiple", ConfigError.exit_code),
+    (["--set", "data.skeleton='mpii16'", "--set", "model.num_joints=16"], "", "holds lsp14 joints",
+     ConfigError.exit_code),
+    (["--set", "data.train_pack='nowhere.npz'"], "", "does not exist", 2),
+    (["--config", "missing.toml"], "", "does not exist", ConfigError.exit_code),
+])
+def test_train_bad_input_is_one_line(extra_args: list[str], toml_extra: str, message: str, code: int,
+                                     tmp_path: Path, packs, capsys: pytest.CaptureFixture[str]) -> None:
+    train_pack, val_pack = packs(2)
+    config = _toml(tmp_path / "c.toml", train_pack, val_pack, toml_extra)
+    if extra_args[:1] == ["--config"]:
+        args = ["--config", str(tmp_path / extra_args[1])]
+    else:
+        args = ["--config", str(config), *extra_args]
+
+    rc = main([*args, "--quiet"])
+
+    err = capsys.readouterr().err
+    assert rc == code
+    assert err.startswith("hgpose train: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "run" / "last.pt").exists()
