@@ -181,7 +181,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     model: StackedHourglass = build_model(config.model).to(device)
     cuda = device.type == "cuda"
     if cuda and config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = _optimiser(model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
 

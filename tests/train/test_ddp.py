@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from train_synthetic import write_tiny_toml
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
 
@@ -16,22 +17,7 @@ from engine.checkpoint import load_checkpoint, read_checkpoint
 @pytest.mark.slow
 def test_torchrun_two_processes(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(8)
-    config = tmp_path / "ddp.toml"
-    config.write_text(f"""
-out_dir = "{tmp_path / 'run'}"
-tensorboard = false
-[model]
-num_stacks = 1
-width = 32
-input_size = 64
-[data]
-train_pack = "{train_pack}"
-val_pack = "{val_pack}"
-[optim]
-epochs = 2
-batch_size = 2
-warmup_steps = 0
-""")
+    config = write_tiny_toml(tmp_path / "ddp.toml", train_pack, val_pack, optim="epochs = 2")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from train_synthetic import write_tiny_toml
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import ConfigError
@@ -12,27 +13,9 @@ from train.commands.train import main
 from train.config import load_config
 
 
-def _toml(path: Path, train_pack: Path, val_pack: Path, extra: str = "") -> Path:
-    path.write_text(f"""
-name = "tiny"
-out_dir = "{path.parent / 'run'}"
-tensorboard = false
-[model]
-num_stacks = 1
-width = 32
-input_size = 64
-[data]
-train_pack = "{train_pack}"
-val_pack = "{val_pack}"
-[optim]
-name = "rmsprop"
-lr = 2.5e-4
-epochs = 3
-batch_size = 2
-warmup_steps = 0
-{extra}
-""")
-    return path
+def _toml(path: Path, train_pack: Path, val_pack: Path, optim_extra: str = "") -> Path:
+    return write_tiny_toml(path, train_pack, val_pack, extra='name = "tiny"',
+                           optim=f'name = "rmsprop"\nlr = 2.5e-4\nepochs = 3\n{optim_extra}')
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:

@@ -113,3 +113,25 @@ def gaussian_peaks(centres: np.ndarray, size: int, sigma: float = 1.5) -> np.nda
     gx = np.exp(-((grid[None, :] - centres[:, :1]) ** 2) / (2 * sigma**2))
     gy = np.exp(-((grid[None, :] - centres[:, 1:2]) ** 2) / (2 * sigma**2))
     return (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
+
+
+def write_tiny_toml(path: Path, train_pack: Path, val_pack: Path, extra: str = "", optim: str = "") -> Path:
+    """A TOML training config for the tiny model, 2-image batches, output in ``path.parent / "run"``;
+    ``extra`` and ``optim`` are lines added to the top level and the [optim] table."""
+    path.write_text(f"""
+out_dir = "{path.parent / 'run'}"
+tensorboard = false
+{extra}
+[model]
+num_stacks = {TINY_MODEL.num_stacks}
+width = {TINY_MODEL.width}
+input_size = {TINY_MODEL.input_size}
+[data]
+train_pack = "{train_pack}"
+val_pack = "{val_pack}"
+[optim]
+batch_size = 2
+warmup_steps = 0
+{optim}
+""")
+    return path
