@@ -81,6 +81,7 @@ class CaptureThread(QThread):
         self._stop = False
         self._at_end = False
         self._last_index = -1
+        self.idle = False  # waiting for a command while paused (nothing in flight from this thread)
 
     # Control, from any thread.
     def set_playback(self, state: PlaybackState) -> None:
@@ -140,7 +141,9 @@ class CaptureThread(QThread):
         while True:
             with self._cond:
                 while not self._stop and self._state.paused and self._seek is None and not self._step:
+                    self.idle = True
                     self._cond.wait()
+                self.idle = False
                 if self._stop:
                     return
                 seek, self._seek = self._seek, None
@@ -164,12 +167,14 @@ class CaptureThread(QThread):
                     self.failed.emit(self, f"{info.spec.label} stopped delivering frames (unplugged or stream ended)")
                     return
                 with self._cond:
-                    if self._state.loop and info.seekable and info.frame_count > 1 and self._seek is None:
-                        self._seek = 0
-                    elif self._seek is None:
+                    restart = self._state.loop and info.seekable and info.frame_count > 1 and self._seek is None
+                    if not restart and self._seek is None:
                         self._state = PlaybackState(True, self._state.speed, self._state.loop)
                         self._at_end = True
                         self.ended.emit(self)
+                if restart:  # not a user seek: the last frame, still in the slot, is not stale
+                    reader.seek(0)
+                    jump = True
                 continue
             self._at_end = False
             index, image, name = frame

@@ -21,6 +21,7 @@ class LatestSlot(Generic[T]):
         self._item: T | None = None
         self._closed = False
         self.dropped = 0
+        self.taken = 0  # items handed out, ever (not reset with the source)
 
     def put(self, item: T, wait: bool, abort: Callable[[], bool] = lambda: False) -> bool:
         """Offer ``item``.
@@ -48,6 +49,7 @@ class LatestSlot(Generic[T]):
             if self._item is None and not self._closed:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
+            self.taken += item is not None
             self._cond.notify_all()
             return item
 

@@ -94,7 +94,8 @@ class InferenceWorker(QThread):
         self.pipeline = PosePipeline(backend, config)
         self.overlay = overlay
         self.max_frames = max_frames
-        self.processed = 0
+        self.processed = 0  # frames with a pose since the source opened
+        self.handled = 0  # frames taken from the slot and finished with, failed ones included; never reset
         self.meter = RateMeter()
         self._requests: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
@@ -147,6 +148,7 @@ class InferenceWorker(QThread):
                 packet = self.slot.take(timeout=0.05)
                 if packet is not None:
                     self._process(packet)
+                    self.handled += 1
         finally:
             self._run_requests()  # a stop_recording queued during shutdown still finishes the files
             self._stop_recording()
@@ -221,7 +223,8 @@ class InferenceWorker(QThread):
             self._report(f"recording failed: {exc}")
 
     def _new_source(self) -> None:
-        self.processed = 0
+        self.processed = 0  # frames with a pose since the source opened
+        self.handled = 0  # frames taken from the slot and finished with, failed ones included; never reset
         self.meter.reset()
         self._last_error = ""
 

@@ -103,12 +103,12 @@ class MainWindow(QMainWindow):
         self.display_fps_label, self.infer_fps_label = QLabel("Display – FPS"), QLabel("Inference – FPS")
         self.latency_label, self.drops_label = QLabel("Latency – ms"), QLabel("Dropped 0")
         stats = QHBoxLayout()
-        for label, sample in ((self.display_fps_label, "Display 888.8 FPS"),
-                              (self.infer_fps_label, "Inference 888.8 FPS (infer 888 ms)"),
-                              (self.latency_label, "Latency 8888 ms"), (self.drops_label, "Dropped 88888")):
+        for label, sample in ((self.display_fps_label, "Display 88.8 FPS"),
+                              (self.infer_fps_label, "Inference 88.8 FPS · infer 888 ms"),
+                              (self.latency_label, "Latency 888 ms"), (self.drops_label, "Dropped 8888")):
             label.setStyleSheet("font-weight: 600;")
             # A fixed width: changing digits must not re-layout the window every frame.
-            label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 12)
             stats.addWidget(label)
         stats.addStretch(1)
         self.angle_plot = AnglePlot()
@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(320)
+        scroll.setMinimumWidth(300)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(scroll)
@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.slot.reset()
         self.worker.source_changed()
         self.source_info = None
+        self.last_output = None
         self.display_meter.reset()
         self.canvas.clear(f"Opening {spec.label}…")
         self.source_label.setText(spec.label)
@@ -254,6 +255,7 @@ class MainWindow(QMainWindow):
         if capture is not self.capture:
             return
         self.source_info = info
+        self.banner.dismiss()  # an error shown was about the source this one replaces
         self.transport.set_source(info.frame_count, info.seekable)
         kind = "live" if info.spec.live else f"{info.frame_count} frames" if info.frame_count else info.kind
         self.source_label.setText(f"{info.spec.label} · {info.width}×{info.height} · {kind}")
@@ -351,7 +353,7 @@ class MainWindow(QMainWindow):
         self._sums["infer"] += infer
         self.last_output = out
         self.display_fps_label.setText(f"Display {self.display_meter.rate:.1f} FPS")
-        self.infer_fps_label.setText(f"Inference {out.infer_fps:.1f} FPS (infer {infer:.0f} ms)")
+        self.infer_fps_label.setText(f"Inference {out.infer_fps:.1f} FPS · infer {infer:.0f} ms")
         self.latency_label.setText(f"Latency {latency:.0f} ms")
         self.drops_label.setText(f"Dropped {self.slot.dropped}")
         if self.options.max_frames is not None and out.processed >= self.options.max_frames:
@@ -402,10 +404,17 @@ class MainWindow(QMainWindow):
                 f"infer {mean['infer']:.1f} ms, latency {mean['latency']:.0f} ms, dropped {self.slot.dropped} "
                 f"({model})")
 
+    def is_idle(self) -> bool:
+        """True when nothing is in flight: the capture waits for a command, the slot is empty, every
+        frame taken from it has been through inference, and the newest result is on screen."""
+        capture, last = self.capture, self.last_output
+        return (capture is not None and capture.idle and not self.slot.pending()
+                and self.slot.taken == self.worker.handled
+                and (last is None or last.processed == self.worker.processed))
+
     def _finish_when_drained(self) -> None:
         """After a file ends: finish once the last frame has been processed and shown."""
-        last = self.last_output
-        if not self.slot.pending() and last is not None and last.processed == self.worker.processed:
+        if self.is_idle():
             self._finish_automation()
         else:
             QTimer.singleShot(50, self._finish_when_drained)

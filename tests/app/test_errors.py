@@ -1,0 +1,71 @@
+"""Bad sources and bad models show an error in the window; the app keeps running."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from app_testing import wait_frames
+
+from app.readers import FrameReader, ReaderInfo, open_reader
+from app.source_spec import SourceSpec
+
+
+def test_bad_sources_then_the_bundled_clip(make_window, qtbot, tmp_path):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    w = make_window(source=SourceSpec("video", str(tmp_path / "missing.mp4")))
+    qtbot.waitUntil(lambda: "does not exist" in w.banner.message, timeout=10_000)
+    assert w.banner.isVisible() and w.last_output is None
+    for spec, words in ((SourceSpec("video", str(corrupt)), str(corrupt)),
+                        (SourceSpec("camera", "99"), "camera 99 is not available"),
+                        (SourceSpec("folder", str(tmp_path / "nope")), "does not exist")):
+        w.open_source(spec)
+        qtbot.waitUntil(lambda words=words: words in w.banner.message, timeout=15_000)
+    w.open_bundled_clip()
+    wait_frames(qtbot, w, 3)
+    assert not w.banner.isVisible()  # the new source opened: the old error is gone
+
+
+class FlakyCamera(FrameReader):
+    """A live source that delivers frames faster than inference, then is unplugged."""
+
+    def __init__(self, spec: SourceSpec, frames: int = 40) -> None:
+        self.info = ReaderInfo(spec, "camera", 320, 240, 30.0, 0, seekable=False, stills=False)
+        self.frames, self.index = frames, 0
+
+    def read(self):
+        if self.index == self.frames:
+            return None
+        time.sleep(0.005)
+        self.index += 1
+        return self.index - 1, np.full((240, 320, 3), 90, np.uint8), ""
+
+
+def test_camera_unplugged_mid_stream_drops_stale_frames(make_window, qtbot):
+    def opener(spec: SourceSpec):
+        return FlakyCamera(spec) if spec.kind == "camera" else open_reader(spec)
+
+    w = make_window(source=SourceSpec("camera", "0"), opener=opener)
+    qtbot.waitUntil(lambda: "stopped delivering frames" in w.banner.message, timeout=15_000)
+    qtbot.waitUntil(lambda: w.last_output is not None, timeout=15_000)
+    assert w.slot.dropped > 0  # the camera outran inference: stale frames were replaced
+    qtbot.waitUntil(lambda: w.drops_label.text() == f"Dropped {w.slot.dropped}", timeout=5_000)
+    w.open_bundled_clip()
+    wait_frames(qtbot, w, 2)
+    assert w.drops_label.text() == "Dropped 0"
+
+
+def test_bad_model_keeps_the_current_one(make_window, qtbot, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    before = w.model_label.text()
+    w.settings.model_path.setText(str(bad))
+    w.settings.request_model()
+    qtbot.waitUntil(lambda: "cannot load model" in w.banner.message, timeout=15_000)
+    w.load_model(tmp_path / "bad.onnx", "no-such-backend")
+    qtbot.waitUntil(lambda: "unknown backend" in w.banner.message, timeout=15_000)
+    wait_frames(qtbot, w, 2)  # still running on the old model
+    assert w.model_label.text() == before

@@ -1,0 +1,61 @@
+"""Recording writes an MP4 and the annotate schema's JSON/CSV with the same frames; screenshots."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from app_testing import wait_frames
+from PyQt6.QtGui import QImage
+
+from engine.annotations import SCHEMA
+from engine.video_writer import count_video_frames
+
+
+def test_recording_video_matches_keypoints(make_window, qtbot):
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    w.settings.record.click()  # the user's Record button
+    assert w.settings.record.isChecked()
+    start = w.worker.processed
+    qtbot.waitUntil(lambda: w.worker.processed >= start + 12, timeout=30_000)
+    w.settings.record.click()
+    qtbot.waitUntil(lambda: w.last_recording is not None, timeout=10_000)
+    assert not w.settings.record.isChecked()
+    rec = w.last_recording
+    doc = json.loads(rec.json_path.read_text())
+    frames = doc["frames"]
+    assert rec.frames == len(frames) >= 12
+    assert count_video_frames(rec.video_path) == len(frames)
+    assert doc["schema"] == SCHEMA and doc["complete"] is True
+    assert doc["source"]["kind"] == "video" and doc["source"]["width"] == 1280
+    assert doc["model"]["backend"] == "onnxruntime"
+    indices = [f["index"] for f in frames]
+    assert indices == list(range(indices[0], indices[0] + len(indices)))  # a file: every frame
+    assert set(frames[0]["angles"]) == set(doc["skeleton"]["angles"]) and len(doc["skeleton"]["angles"]) == 8
+    with rec.csv_path.open() as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == len(frames) + 1 and "angle_r_knee" in rows[0]
+    assert rec.video_path.parent == w.settings.output_dir
+
+
+def test_recording_finishes_on_close(make_window, qtbot):
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    w.set_recording(True)
+    start = w.worker.processed
+    qtbot.waitUntil(lambda: w.worker.processed >= start + 4, timeout=30_000)
+    w.close()
+    videos = list(w.settings.output_dir.glob("*.mp4"))
+    assert len(videos) == 1
+    doc = json.loads(videos[0].with_suffix(".json").read_text())
+    assert count_video_frames(videos[0]) == len(doc["frames"]) >= 4
+
+
+def test_screenshot_button(make_window, qtbot):
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    path = w.save_screenshot()
+    assert path is not None and path.parent == w.settings.output_dir
+    img = QImage(str(path))
+    assert (img.width(), img.height()) == (w.width(), w.height())
