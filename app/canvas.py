@@ -39,6 +39,10 @@ class VideoCanvas(QWidget):
         self._raw, self._result, self._skeleton = image, result, skeleton
         self._render()
 
+    @property
+    def overlay(self) -> OverlayOptions:
+        return self._overlay
+
     def set_overlay(self, overlay: OverlayOptions) -> None:
         self._overlay = overlay
         if self._raw is not None:
@@ -75,8 +79,9 @@ class VideoCanvas(QWidget):
             img = np.ascontiguousarray(self._raw)
         self._annotated = img
         h, w = img.shape[:2]
-        # QImage wraps the array without a copy; self._annotated keeps the buffer alive.
-        self._qimage = QImage(img.data, w, h, img.strides[0], QImage.Format.Format_BGR888)
+        # QImage wraps the array without a copy (the stubs only know bytes); self._annotated keeps
+        # the buffer alive for as long as the QImage is used.
+        self._qimage = QImage(img.data, w, h, img.strides[0], QImage.Format.Format_BGR888)  # type: ignore[call-overload]
         self.update()
 
     def paintEvent(self, event: QPaintEvent | None) -> None:

@@ -76,11 +76,11 @@ class TransportBar(QWidget):
         self.speed.currentIndexChanged.connect(lambda _: self.speed_changed.emit(self.speed_value()))
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        for w in (self.play, self.back, self.forward):
-            row.addWidget(w)
+        for button in (self.play, self.back, self.forward):
+            row.addWidget(button)
         row.addWidget(self.slider, 1)
-        for w in (self.position, self.loop, self.speed):
-            row.addWidget(w)
+        for widget in (self.position, self.loop, self.speed):
+            row.addWidget(widget)
         self.set_playing(True)
 
     def speed_value(self) -> float:

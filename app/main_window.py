@@ -21,8 +21,11 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
+    QMenuBar,
     QScrollArea,
     QSplitter,
+    QStatusBar,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -151,9 +154,11 @@ class MainWindow(QMainWindow):
         splitter.setSizes([options.window_size[0] - 330, 330])
         self.setCentralWidget(splitter)
 
+        self.status = QStatusBar()
+        self.setStatusBar(self.status)
         self.model_label, self.source_label = QLabel("loading model…"), QLabel("")
-        self.statusBar().addPermanentWidget(self.source_label)
-        self.statusBar().addPermanentWidget(self.model_label)
+        self.status.addPermanentWidget(self.source_label)
+        self.status.addPermanentWidget(self.model_label)
         self._build_actions()
 
     def _build_actions(self) -> None:
@@ -170,7 +175,10 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Sources")
         bar.setMovable(False)
         bar.addWidget(QLabel(" Open: "))
-        file_menu = self.menuBar().addMenu("&File")
+        menus = QMenuBar()
+        self.setMenuBar(menus)
+        file_menu = QMenu("&File", self)
+        menus.addMenu(file_menu)
         for a in sources:
             bar.addAction(a)
             file_menu.addAction(a)
@@ -178,7 +186,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(action("Save screenshot", lambda: self.save_screenshot(), "Ctrl+S"))
         file_menu.addAction(action("Quit", self.close, "Ctrl+Q"))
-        play_menu = self.menuBar().addMenu("&Playback")
+        play_menu = QMenu("&Playback", self)
+        menus.addMenu(play_menu)
         play_menu.addAction(action("Play / pause", lambda: self.set_playing(self.playback.paused), "Space"))
         play_menu.addAction(action("Next frame", lambda: self.step(1), "."))
         play_menu.addAction(action("Previous frame", lambda: self.step(-1), ","))
@@ -196,7 +205,7 @@ class MainWindow(QMainWindow):
         self.display_meter.reset()
         self.canvas.clear(f"Opening {spec.label}…")
         self.source_label.setText(spec.label)
-        self.statusBar().showMessage(f"Opening {spec.label}…")
+        self.status.showMessage(f"Opening {spec.label}…")
         self.playback = replace(self.playback, paused=False)
         self.transport.set_playing(True)
         capture = CaptureThread(spec, self.slot, self.playback, self._opener)
@@ -259,7 +268,7 @@ class MainWindow(QMainWindow):
         self.transport.set_source(info.frame_count, info.seekable)
         kind = "live" if info.spec.live else f"{info.frame_count} frames" if info.frame_count else info.kind
         self.source_label.setText(f"{info.spec.label} · {info.width}×{info.height} · {kind}")
-        self.statusBar().showMessage(f"Opened {info.spec.label}", 3000)
+        self.status.showMessage(f"Opened {info.spec.label}", 3000)
 
     def _on_capture_failed(self, capture: CaptureThread, message: str) -> None:
         if capture is not self.capture:
@@ -278,7 +287,7 @@ class MainWindow(QMainWindow):
             return
         self.playback = replace(self.playback, paused=True)
         self.transport.set_playing(False)
-        self.statusBar().showMessage("End of source", 3000)
+        self.status.showMessage("End of source", 3000)
         if self.options.automated:
             self._finish_when_drained()
 
@@ -317,7 +326,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path: Path, backend: str) -> None:
         """Load a model in the inference thread; a bad model shows an error and keeps the current one."""
-        self.statusBar().showMessage(f"Loading {path} on {backend}…")
+        self.status.showMessage(f"Loading {path} on {backend}…")
         self.worker.load_model(path, backend)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
@@ -325,7 +334,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"{info.backend} · {info.device} · {info.model}")
         self.angle_readout.set_skeleton(info.skeleton)
         self.angle_plot.set_skeleton(info.skeleton)
-        self.statusBar().showMessage(f"Model {info.model} on {info.backend}", 3000)
+        self.status.showMessage(f"Model {info.model} on {info.backend}", 3000)
 
     def _on_overlay(self, overlay: OverlayOptions) -> None:
         self.canvas.set_overlay(overlay)
@@ -334,7 +343,7 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         """Show an error in the banner and the status bar; never a blocking dialog."""
         self.banner.show_message(message)
-        self.statusBar().showMessage(message, 10000)
+        self.status.showMessage(message, 10000)
 
     # Results.
     def _on_result(self) -> None:
@@ -367,17 +376,17 @@ class MainWindow(QMainWindow):
                 else "hgpose"
             out_dir = self.settings.output_dir
             self.worker.start_recording(RecordingRequest(out_dir, free_stem(out_dir, prefix)))
-            self.statusBar().showMessage("Recording starts with the next frame")
+            self.status.showMessage("Recording starts with the next frame")
         else:
             self.worker.stop_recording()
 
     def _on_recording_started(self, video: Path) -> None:
-        self.statusBar().showMessage(f"Recording to {video}")
+        self.status.showMessage(f"Recording to {video}")
 
     def _on_recording_stopped(self, summary: RecordingSummary) -> None:
         self.last_recording = summary
         self.settings.set_recording(False)
-        self.statusBar().showMessage(f"Saved {summary.frames} frames: {summary.video_path}, "
+        self.status.showMessage(f"Saved {summary.frames} frames: {summary.video_path}, "
                                      f"{summary.json_path.name}, {summary.csv_path.name}", 10000)
 
     def save_screenshot(self, path: Path | None = None) -> Path | None:
@@ -389,7 +398,7 @@ class MainWindow(QMainWindow):
         if not self.grab().save(str(path), "PNG"):
             self.show_error(f"cannot write screenshot {path}")
             return None
-        self.statusBar().showMessage(f"Screenshot saved to {path}", 5000)
+        self.status.showMessage(f"Screenshot saved to {path}", 5000)
         return path
 
     # Automation.

@@ -29,9 +29,9 @@ class CameraDialog(QDialog):
         self.index = QComboBox()
         self.index.setEditable(True)  # a camera beyond the probed range can still be typed in
         self.index.addItems([str(i) for i in found] or ["0"])
-        self.size = QComboBox()
+        self.resolution = QComboBox()
         for text, value in CAMERA_SIZES:
-            self.size.addItem(text, value)
+            self.resolution.addItem(text, value)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -39,14 +39,14 @@ class CameraDialog(QDialog):
         if not found:
             form.addRow(QLabel("No camera answered on indices 0–5."))
         form.addRow("Camera", self.index)
-        form.addRow("Resolution", self.size)
+        form.addRow("Resolution", self.resolution)
         form.addRow(buttons)
 
     def spec(self) -> SourceSpec | None:
         text = self.index.currentText().strip()
         if not text.isdigit():
             return None
-        return SourceSpec("camera", str(int(text)), self.size.currentData())
+        return SourceSpec("camera", str(int(text)), self.resolution.currentData())
 
 
 def ask_camera(parent: QWidget) -> SourceSpec | None:

@@ -1,0 +1,71 @@
+"""Image folders, drag-and-drop, and the option toggles reaching the pipeline."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+from app_testing import wait_frames, wait_idle
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDropEvent
+
+from app.source_spec import SourceSpec, parse_source
+
+
+@pytest.fixture
+def image_folder(tmp_path, clip_path):
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(clip_path))
+    for i in range(3):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"frame{i}.jpg"), cv2.resize(img, (320, 180)))
+    cap.release()
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_parse_source(tmp_path, image_folder):
+    assert parse_source("0") == SourceSpec("camera", "0")
+    assert parse_source("rtsp://cam/stream").kind == "url"
+    assert parse_source(str(image_folder)).kind == "folder"
+    assert parse_source("a.PNG").kind == "image" and parse_source("a.mp4").kind == "video"
+
+
+def test_image_folder_plays_as_stills(make_window, qtbot, image_folder):
+    w = make_window(source=SourceSpec("folder", str(image_folder)), loop=False)
+    qtbot.waitUntil(lambda: not w.transport.play.isChecked(), timeout=20_000)  # the end of 3 images
+    wait_idle(qtbot, w)
+    out = w.last_output
+    assert (out.packet.index, out.packet.name) == (2, "frame2.jpg")
+    assert out.packet.jump and w.source_info.stills and w.transport.position.text() == "3 / 3"
+
+
+def test_drop_a_file_opens_it(make_window, qtbot, image_folder):
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image_folder / "frame1.jpg"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(event)
+    qtbot.waitUntil(lambda: w.last_output is not None and w.last_output.packet.name == "frame1.jpg",
+                    timeout=20_000)
+    assert w.source_info.kind == "image"
+
+
+def test_toggles_reach_the_pipeline_and_the_overlay(make_window, qtbot):
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    w.settings.flip_box.setChecked(True)
+    w.settings.smoothing_box.setChecked(False)
+    w.settings.roi.setChecked(True)
+    w.settings.threshold.setValue(0)
+    wait_frames(qtbot, w, 2)
+    config = w.worker.pipeline.config
+    assert config.flip_test and not config.smoothing.enabled
+    assert w.canvas.overlay.show_box and w.worker.overlay.threshold == 0.0
+    # With threshold 0 every angle whose joints do not coincide is defined and shown.
+    out = w.last_output
+    for name, value in out.angles.items():
+        assert w.angle_readout.value_text(name) == (f"{value:.0f}°" if value == value else "–")
