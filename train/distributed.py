@@ -3,7 +3,8 @@
 Launch: ``torchrun --nproc_per_node=G [--nnodes=M --node_rank=R --rdzv_endpoint=HOST:PORT]
 -m train.commands.train --config ...``. Every rank reads the packs and trains on its shard of each
 epoch (:class:`EpochSampler`); the loss is averaged over ranks; rank 0 alone validates, logs and
-writes checkpoints while the others wait at a barrier.
+writes checkpoints while the others wait at a barrier, and on resume it reads ``last.pt`` and sends
+it to the others (no shared filesystem needed for the output directory).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as td
@@ -93,6 +95,16 @@ def mean(value: float, ctx: DistContext) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
     td.all_reduce(t)
     return float(t.item()) / ctx.world_size
+
+
+def broadcast_object(obj: Any, ctx: DistContext) -> Any:
+    """Rank 0's ``obj`` on every rank (pickled), e.g. the checkpoint to resume from, so that the
+    other ranks need no shared filesystem. Every rank must call it."""
+    if not ctx.enabled:
+        return obj
+    box = [obj if ctx.is_main else None]
+    td.broadcast_object_list(box, src=0, device=ctx.device)
+    return box[0]
 
 
 def barrier(ctx: DistContext) -> None:

@@ -187,8 +187,9 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
 
     state = TrainState()
     last = out_dir / "last.pt"
-    if resume and last.is_file():
-        ck = read_checkpoint(last)
+    ck = read_checkpoint(last) if ctx.is_main and resume and last.is_file() else None
+    ck = dist.broadcast_object(ck, ctx)
+    if ck is not None:
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck.get("scaler", {}) or scaler.state_dict())

@@ -1,4 +1,5 @@
-"""A 2-process DDP run on the CPU (gloo) through torchrun and the real ``hgpose train`` entry point."""
+"""A 2-process DDP run on the CPU (gloo) through torchrun and the real ``hgpose train`` entry point,
+stopped mid-epoch and resumed."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ def test_torchrun_two_processes(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(8)
     config = write_tiny_toml(tmp_path / "ddp.toml", train_pack, val_pack, optim="epochs = 2")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "train.commands.train", "--config", str(config), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=240, check=False)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+              "-m", "train.commands.train", "--config", str(config), "--quiet"]
+    # Stop after one step (mid-epoch), then resume: rank 0 reads last.pt and sends it to rank 1.
+    first = subprocess.run([*launch, "--set", "max_steps=1"], capture_output=True, text=True, env=env,
+                           timeout=240, check=False)
+    assert first.returncode == 0, first.stderr[-3000:]
+    proc = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=240, check=False)
 
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Rank 0 alone prints and writes.
@@ -32,7 +36,7 @@ def test_torchrun_two_processes(tmp_path: Path, packs) -> None:
     assert (last["epoch"], last["step"]) == (2, 4)
     with open(tmp_path / "run" / "log.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [int(r["step"]) for r in rows] == [2, 4]
-    assert all(r["val_pck"] != "" for r in rows)
+    assert [int(r["step"]) for r in rows] == [1, 2, 4]
+    assert [r["val_pck"] != "" for r in rows] == [False, True, True]  # validated at each epoch's end
     _, meta = load_checkpoint(tmp_path / "run" / "best.pt")  # plain weights: no DDP "module." prefix
     assert 0.0 <= meta.metrics["val_pck@0.2"] <= 1.0

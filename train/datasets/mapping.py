@@ -4,10 +4,10 @@ Each target joint is the mean of one or more source joints, labelled only when a
 What is exact and what is approximate:
 
 * The 12 limb joints (ankles, knees, hips, wrists, elbows, shoulders) exist in all three sets and
-  map one to one. Hip definitions differ a little between annotation guides (COCO hips sit lower
-  and wider than LSP's), so a mixed training set blurs the hip heatmaps slightly.
-* MPII16 -> LSP14: ``neck`` <- MPII ``upper neck`` (approximate: LSP's neck point lies between
-  MPII's upper neck and thorax); ``head top`` <- MPII ``head top`` (same definition).
+  map one to one. The annotation guides place some of them (hips above all) a little differently,
+  so a mixed training set blurs those heatmaps slightly.
+* MPII16 -> LSP14: ``neck`` <- MPII ``upper neck`` (approximate: the two datasets do not define the
+  neck point identically; MPII's ``thorax`` is lower still); ``head top`` <- MPII ``head top``.
 * COCO17 -> LSP14: ``neck`` <- midpoint of the two shoulders (approximate: it lies a little below
   LSP's neck); ``head top`` has no COCO counterpart, so it is left unlabelled (weight 0 in the loss,
   not counted by PCK).
