@@ -48,14 +48,17 @@ def free_stem(out_dir: Path, prefix: str) -> str:
 class Recorder:
     """Writes frames of one source; created on the first frame after a start request."""
 
-    def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend) -> None:
+    def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float) -> None:
+        """``live_fps``: the frame rate a live source is being processed at (frames are dropped to
+        keep up, so the camera's nominal rate would play the video too fast)."""
         info = first.source
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
         out = request.out_dir
         self.json_path, self.csv_path = out / f"{request.stem}.json", out / f"{request.stem}.csv"
-        # Live sources: the nominal rate; the JSON time stamps hold the real timing.
-        self.writer = AtomicVideoWriter(out / f"{request.stem}.mp4", info.fps, (info.width, info.height))
+        fps = info.fps if not info.spec.live or live_fps <= 0 else min(info.fps, round(live_fps, 1))
+        # The JSON time stamps hold the real timing either way.
+        self.writer = AtomicVideoWriter(out / f"{request.stem}.mp4", fps, (info.width, info.height))
         self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton)
 
     def add(self, packet: FramePacket, result: PoseResult, overlay: OverlayOptions) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -9,6 +10,7 @@ from app_testing import wait_frames
 
 from app.readers import FrameReader, ReaderInfo, open_reader
 from app.source_spec import SourceSpec
+from engine.video_writer import count_video_frames
 
 
 def test_bad_sources_then_the_bundled_clip(make_window, qtbot, tmp_path):
@@ -47,10 +49,16 @@ def test_camera_unplugged_mid_stream_drops_stale_frames(make_window, qtbot):
         return FlakyCamera(spec) if spec.kind == "camera" else open_reader(spec)
 
     w = make_window(source=SourceSpec("camera", "0"), opener=opener)
+    w.set_recording(True)
     qtbot.waitUntil(lambda: "stopped delivering frames" in w.banner.message, timeout=15_000)
     qtbot.waitUntil(lambda: w.last_output is not None, timeout=15_000)
     assert w.slot.dropped > 0  # the camera outran inference: stale frames were replaced
     qtbot.waitUntil(lambda: w.drops_label.text() == f"Dropped {w.slot.dropped}", timeout=5_000)
+    w.set_recording(False)
+    qtbot.waitUntil(lambda: w.last_recording is not None, timeout=10_000)
+    doc = json.loads(w.last_recording.json_path.read_text())
+    assert doc["source"]["kind"] == "camera" and len(doc["frames"]) == w.last_recording.frames > 0
+    assert count_video_frames(w.last_recording.video_path) == len(doc["frames"])
     w.open_bundled_clip()
     wait_frames(qtbot, w, 2)
     assert w.drops_label.text() == "Dropped 0"

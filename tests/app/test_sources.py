@@ -8,6 +8,7 @@ from app_testing import wait_frames, wait_idle
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 
+from app.readers import open_reader
 from app.source_spec import SourceSpec, parse_source
 
 
@@ -15,12 +16,11 @@ from app.source_spec import SourceSpec, parse_source
 def image_folder(tmp_path, clip_path):
     folder = tmp_path / "stills"
     folder.mkdir()
-    cap = cv2.VideoCapture(str(clip_path))
-    for i in range(3):
-        ok, img = cap.read()
-        assert ok
-        cv2.imwrite(str(folder / f"frame{i}.jpg"), cv2.resize(img, (320, 180)))
-    cap.release()
+    reader = open_reader(SourceSpec("video", str(clip_path)))
+    for _ in range(3):
+        index, img, _ = reader.read()
+        cv2.imwrite(str(folder / f"frame{index}.jpg"), cv2.resize(img, (320, 180)))
+    reader.close()
     (folder / "notes.txt").write_text("not an image")
     return folder
 
