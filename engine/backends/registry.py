@@ -94,10 +94,14 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True) -> Bac
     elif name in ("torch", "torch-cuda"):
         if importlib.util.find_spec("torch") is None:
             raise BackendError(f"backend {name} needs PyTorch: pip install 'hgpose[torch]'")
-        from engine.backends.torch_backend import TorchBackend
+        if name == "torch-cuda":
+            from engine.backends.torch_cuda_backend import TorchCudaBackend
 
-        impl = TorchBackend(path, device="cuda" if name == "torch-cuda" else "cpu",
-                            fp16=name == "torch-cuda")
+            impl = TorchCudaBackend(path)
+        else:
+            from engine.backends.torch_backend import TorchBackend
+
+            impl = TorchBackend(path, device="cpu")
     else:
         if not tensorrt_available():
             raise BackendError("backend tensorrt needs the TensorRT runtime and a CUDA GPU; "
