@@ -7,7 +7,7 @@ float32 I/O and casts at the edges, so TensorRT can build it as a strongly typed
 
 from __future__ import annotations
 
-import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +51,13 @@ def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check
     net = LastStack(model).eval()
     s = meta.input_size
     example = torch.zeros(1, 3, s, s)
-    buf = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(net, (example,), buf, input_names=["input"], output_names=["heatmaps"],
+    with tempfile.TemporaryDirectory(prefix="hgpose-export-") as tmp_dir, torch.no_grad():
+        raw = Path(tmp_dir) / "raw.onnx"
+        # The TorchScript exporter: it needs no onnxscript and handles this all-convolutional graph.
+        torch.onnx.export(net, (example,), str(raw), input_names=["input"], output_names=["heatmaps"],
                           dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}},
                           opset_version=opset, do_constant_folding=True, dynamo=False)
-    proto = onnx.load_from_string(buf.getvalue())
+        proto = onnx.load(str(raw))
     meta = meta.with_updates(precision="fp16" if fp16 else "fp32")
     if fp16:
         proto = _to_fp16(proto)

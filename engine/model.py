@@ -114,9 +114,10 @@ def count_parameters(model: nn.Module) -> int:
 def build_model(config: HourglassConfig) -> StackedHourglass:
     model = StackedHourglass(config)
     # Heads start near zero so early heatmaps are flat rather than noisy.
-    for head in model.heads:
-        nn.init.normal_(head.weight, std=1e-3)
-        nn.init.zeros_(head.bias)
+    for head in model.heads.modules():
+        if isinstance(head, nn.Conv2d) and head.bias is not None:
+            nn.init.normal_(head.weight, std=1e-3)
+            nn.init.zeros_(head.bias)
     return model
 
 

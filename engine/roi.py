@@ -85,8 +85,9 @@ class HogPeopleDetector:
 
     def __init__(self, work_width: int = 640) -> None:
         self.work_width = work_width
-        self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+        hog_cls = getattr(cv2, "HOGDescriptor")  # noqa: B009 - absent from OpenCV 5's main package
+        self.hog = hog_cls()
+        self.hog.setSVMDetector(hog_cls.getDefaultPeopleDetector())
 
     def __call__(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
         """Detections as (x0, y0, x1, y1, score) in frame pixels, best first."""

@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"\n[{backend.describe()}]")
                 if batches:
                     print(f"{'batch':>6} {'p50 ms':>9} {'p99 ms':>9} {'crops/s':>10}")
-                    for r in bench_batches(backend, batches, iterations=args.iterations):
-                        print(f"{r.batch:>6} {r.p50_ms:>9.2f} {r.p99_ms:>9.2f} {r.crops_per_s:>10.1f}")
+                    for b in bench_batches(backend, batches, iterations=args.iterations):
+                        print(f"{b.batch:>6} {b.p50_ms:>9.2f} {b.p99_ms:>9.2f} {b.crops_per_s:>10.1f}")
                 else:
                     r = bench_pipeline(backend, clip, max_frames=args.frames,
                                        config=PipelineConfig(flip_test=args.flip))
