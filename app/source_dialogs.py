@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -12,11 +13,20 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.readers import list_cameras
+from app.readers import CAMERA_PROBE_LIMIT, list_cameras
 from app.source_spec import SourceSpec
 
 CAMERA_SIZES = (("Driver default", None), ("640×480", (640, 480)), ("1280×720", (1280, 720)),
                 ("1920×1080", (1920, 1080)))
+
+
+class CameraProbe(QThread):
+    """Lists the cameras off the UI thread (opening each index can take a moment)."""
+
+    found = pyqtSignal(list)
+
+    def run(self) -> None:
+        self.found.emit(list_cameras())
 
 
 class CameraDialog(QDialog):
@@ -25,10 +35,10 @@ class CameraDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open camera")
-        found = list_cameras()
         self.index = QComboBox()
         self.index.setEditable(True)  # a camera beyond the probed range can still be typed in
-        self.index.addItems([str(i) for i in found] or ["0"])
+        self.index.addItem("0")
+        self.note = QLabel("Looking for cameras…")
         self.resolution = QComboBox()
         for text, value in CAMERA_SIZES:
             self.resolution.addItem(text, value)
@@ -36,11 +46,25 @@ class CameraDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
-        if not found:
-            form.addRow(QLabel("No camera answered on indices 0–5."))
+        form.addRow(self.note)
         form.addRow("Camera", self.index)
         form.addRow("Resolution", self.resolution)
         form.addRow(buttons)
+        self.probe = CameraProbe()
+        self.probe.setObjectName("hgpose-camera-probe")
+        self.probe.found.connect(self._on_found)
+        self.probe.start()
+
+    def _on_found(self, found: list[int]) -> None:
+        typed = self.index.currentText()
+        self.index.clear()
+        self.index.addItems([str(i) for i in found] or [typed])
+        self.note.setText(f"Found cameras: {', '.join(map(str, found))}" if found
+                          else f"No camera answered on indices 0–{CAMERA_PROBE_LIMIT - 1}.")
+
+    def done(self, result: int) -> None:
+        self.probe.wait()  # the probe must not outlive its dialog
+        super().done(result)
 
     def spec(self) -> SourceSpec | None:
         text = self.index.currentText().strip()

@@ -9,6 +9,7 @@ from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 
 from app.readers import open_reader
+from app.source_dialogs import CameraDialog
 from app.source_spec import SourceSpec, parse_source
 
 
@@ -69,3 +70,14 @@ def test_toggles_reach_the_pipeline_and_the_overlay(make_window, qtbot):
     out = w.last_output
     for name, value in out.angles.items():
         assert w.angle_readout.value_text(name) == (f"{value:.0f}°" if value == value else "–")
+
+
+def test_camera_dialog_probes_off_the_ui_thread(qtbot):
+    dialog = CameraDialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(dialog.probe.isFinished, timeout=20_000)
+    qtbot.waitUntil(lambda: dialog.note.text() != "Looking for cameras…", timeout=5_000)
+    dialog.resolution.setCurrentIndex(2)
+    assert dialog.spec() == SourceSpec("camera", dialog.index.currentText(), (1280, 720))
+    dialog.reject()
+    assert dialog.probe.isFinished()
