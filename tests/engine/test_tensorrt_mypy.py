@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# The modules that call TensorRT, and what they import from this repository.
-TENSORRT_MODULES = [
+# The modules that call TensorRT, the rest of the GPU path, and what they import from this repository.
+GPU_MODULES = [
     "engine/tensorrt_build.py",
     "engine/tensorrt_support.py",
     "engine/engine_sidecar.py",
     "engine/commands/build_engine.py",
     "engine/backends/tensorrt_backend.py",
+    "engine/backends/torch_cuda_backend.py",
     "engine/backends/device_backend.py",
     "engine/backends/device_estimate.py",
     "engine/backends/cuda_graphs.py",
@@ -47,7 +48,7 @@ def test_tensorrt_modules_type_check(tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=REPO)
     assert repair.returncode == 0, repair.stdout + repair.stderr
     env = {**os.environ, "MYPYPATH": str(stubs)}
-    result = subprocess.run([sys.executable, "-m", "mypy", *TENSORRT_MODULES], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "mypy", *GPU_MODULES], capture_output=True, text=True,
                             cwd=REPO, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
