@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, default=Path("hgpose-recordings"),
                    help="where recordings and screenshots go (./hgpose-recordings)")
     p.add_argument("--max-frames", type=int, metavar="N", help="process N frames, then exit (automation)")
-    p.add_argument("--screenshot", type=Path, metavar="PATH", help="save a PNG of the window on exit (automation)")
+    p.add_argument("--screenshot", type=Path, metavar="PATH",
+                   help="with --max-frames: save a PNG of the window before exiting")
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
     return p
 
@@ -76,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(str(exc)) from None
         if args.max_frames is not None and args.max_frames < 1:
             raise ConfigError("--max-frames must be at least 1")
+        if args.screenshot is not None and args.max_frames is None:
+            raise ConfigError("--screenshot is taken when an automated run ends: add --max-frames N")
         if not 0.0 <= args.threshold <= 1.0:
             raise ConfigError("--threshold must be between 0 and 1")
         if args.speed < 0:

@@ -18,6 +18,7 @@ from app.cli import main
     (["--backend", "warp-drive"], 4, "unknown backend"),
     (["--window-size", "big"], 6, "WIDTHxHEIGHT"),
     (["--max-frames", "0"], 6, "--max-frames"),
+    (["--screenshot", "x.png"], 6, "--max-frames"),
 ])
 def test_bad_input_is_one_line(args, code, words, capsys):
     assert main(args) == code
