@@ -76,7 +76,7 @@ class InferenceWorker(QThread):
         result_ready(): a new :class:`WorkerOutput` waits in :meth:`take_latest`.
         model_loaded(ModelInfo): a model is ready (also the initial one).
         error(str): a model could not be loaded, or a frame or recording failed.
-        recording_started(Path), recording_stopped(RecordingSummary).
+        recording_started(Path), recording_stopped(RecordingSummary, or None when it failed).
     """
 
     result_ready = pyqtSignal()
@@ -205,9 +205,12 @@ class InferenceWorker(QThread):
                 self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate)
                 self.recording_started.emit(self._recorder.json_path.with_suffix(".mp4"))
             self._recorder.add(packet, result, overlay)
-        except HgposeError as exc:
+        except (HgposeError, OSError) as exc:
+            if self._recorder is not None:
+                self._recorder.writer.discard()
             self._recording, self._recorder = None, None
             self._report(f"recording failed: {exc}")
+            self.recording_stopped.emit(None)
 
     def _start_recording(self, request: RecordingRequest) -> None:
         self._stop_recording()
@@ -218,9 +221,12 @@ class InferenceWorker(QThread):
         if recorder is None:
             return
         try:
-            self.recording_stopped.emit(recorder.finish())
+            summary = recorder.finish()
         except (HgposeError, OSError) as exc:
             self._report(f"recording failed: {exc}")
+            self.recording_stopped.emit(None)
+            return
+        self.recording_stopped.emit(summary)
 
     def _new_source(self) -> None:
         self.processed = 0  # frames with a pose since the source opened

@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.source_info = None
         self.last_output = None
         self.display_meter.reset()
+        self._sums = dict.fromkeys(self._sums, 0.0)
         self.canvas.clear(f"Opening {spec.label}…")
         self.source_label.setText(spec.label)
         self.status.showMessage(f"Opening {spec.label}…")
@@ -383,11 +384,13 @@ class MainWindow(QMainWindow):
     def _on_recording_started(self, video: Path) -> None:
         self.status.showMessage(f"Recording to {video}")
 
-    def _on_recording_stopped(self, summary: RecordingSummary) -> None:
-        self.last_recording = summary
+    def _on_recording_stopped(self, summary: RecordingSummary | None) -> None:
         self.settings.set_recording(False)
+        if summary is None:
+            return  # the recording failed; the error is in the banner
+        self.last_recording = summary
         self.status.showMessage(f"Saved {summary.frames} frames: {summary.video_path}, "
-                                     f"{summary.json_path.name}, {summary.csv_path.name}", 10000)
+                                f"{summary.json_path.name}, {summary.csv_path.name}", 10000)
 
     def save_screenshot(self, path: Path | None = None) -> Path | None:
         """Save the window as PNG (default: a new file in the output folder); returns the path."""

@@ -59,3 +59,16 @@ def test_screenshot_button(make_window, qtbot):
     assert path is not None and path.parent == w.settings.output_dir
     img = QImage(str(path))
     assert (img.width(), img.height()) == (w.width(), w.height())
+
+
+def test_unwritable_output_shows_an_error(make_window, qtbot, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    w = make_window()
+    w.settings.output_dir = blocker / "out"
+    wait_frames(qtbot, w, 1)
+    w.set_recording(True)
+    qtbot.waitUntil(lambda: "recording failed" in w.banner.message, timeout=15_000)
+    qtbot.waitUntil(lambda: not w.settings.record.isChecked(), timeout=5_000)
+    wait_frames(qtbot, w, 2)  # still running
+    assert w.last_recording is None
