@@ -109,7 +109,9 @@ class MainWindow(QMainWindow):
         for label, sample in ((self.display_fps_label, "Display 88.8 FPS"),
                               (self.infer_fps_label, "Inference 88.8 FPS · infer 888 ms"),
                               (self.latency_label, "Latency 888 ms"), (self.drops_label, "Dropped 8888")):
-            label.setStyleSheet("font-weight: 600;")
+            font = label.font()
+            font.setBold(True)
+            label.setFont(font)
             # A fixed width: changing digits must not re-layout the window every frame.
             label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 12)
             stats.addWidget(label)
