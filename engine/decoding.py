@@ -6,10 +6,14 @@ All functions take heatmaps (N, K, H, W) float32 and return coordinates in the h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
+
+# numpy arrays or torch tensors: anything with elementwise arithmetic.
+T = TypeVar("T", bound=Any)
 
 
 def argmax_2d(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -30,6 +34,23 @@ def _quarter_offset(heatmaps: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.
     dx = heatmaps[ni, ki, yi, xr] - heatmaps[ni, ki, yi, xl]
     dy = heatmaps[ni, ki, yd, xi] - heatmaps[ni, ki, yu, xi]
     return 0.25 * np.stack([np.sign(dx), np.sign(dy)], axis=-1)
+
+
+def dark_newton_terms(at: Callable[[int, int], T]) -> tuple[T, T, T, T]:
+    """The DARK Newton step from the 3x3 log-heatmap neighbourhood of each peak.
+
+    ``at(dy, dx)`` returns the log-heatmap at offset (dy, dx) from every peak, as numpy arrays or
+    torch tensors: only arithmetic is used, so the CPU and GPU decoders share this maths.
+    Returns ``(det, dxx, num_x, num_y)``: the offset is ``(num_x, num_y) / det`` where the Hessian is
+    negative definite (``det > 0`` and ``dxx < 0``).
+    """
+    c = at(0, 0)
+    dxx = at(0, 1) - 2 * c + at(0, -1)
+    dyy = at(1, 0) - 2 * c + at(-1, 0)
+    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    gx = 0.5 * (at(0, 1) - at(0, -1))
+    gy = 0.5 * (at(1, 0) - at(-1, 0))
+    return dxx * dyy - dxy * dxy, dxx, -(dyy * gx - dxy * gy), -(dxx * gy - dxy * gx)
 
 
 def _dark_offset(heatmaps: np.ndarray, xi: np.ndarray, yi: np.ndarray, blur_kernel: int) -> np.ndarray:
@@ -60,18 +81,11 @@ def _dark_offset(heatmaps: np.ndarray, xi: np.ndarray, yi: np.ndarray, blur_kern
     def at(dy: int, dx: int) -> np.ndarray:
         return logh[ni, ki, y + dy, x + dx]
 
-    c = at(0, 0)
-    dxx = at(0, 1) - 2 * c + at(0, -1)
-    dyy = at(1, 0) - 2 * c + at(-1, 0)
-    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
-    gx = 0.5 * (at(0, 1) - at(0, -1))
-    gy = 0.5 * (at(1, 0) - at(-1, 0))
-    det = dxx * dyy - dxy * dxy
+    det, dxx, num_x, num_y = dark_newton_terms(at)
     # A maximum needs a negative-definite Hessian; otherwise the step is meaningless.
     ok = inside & (det > 1e-12) & (dxx < 0)
     safe = np.where(ok, det, 1.0)
-    ox = -(dyy * gx - dxy * gy) / safe
-    oy = -(dxx * gy - dxy * gx) / safe
+    ox, oy = num_x / safe, num_y / safe
     ok &= (np.abs(ox) <= 1.0) & (np.abs(oy) <= 1.0)
     off = np.stack([ox, oy], axis=-1)
     off[~ok] = np.nan

@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from engine.crop import invert_affine
+from engine.decoding import dark_newton_terms
 from engine.metadata import Normalisation
 
 
@@ -169,17 +170,10 @@ def _dark_offset(heatmaps: Tensor, xi: Tensor, yi: Tensor, blur_kernel: int) -> 
         # log in float32 then float64, exactly as the numpy version evaluates it.
         return _take(flat, (y + dy) * w + (x + dx)).clamp_min(1e-10).log().double()
 
-    c = at(0, 0)
-    dxx = at(0, 1) - 2 * c + at(0, -1)
-    dyy = at(1, 0) - 2 * c + at(-1, 0)
-    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
-    gx = 0.5 * (at(0, 1) - at(0, -1))
-    gy = 0.5 * (at(1, 0) - at(-1, 0))
-    det = dxx * dyy - dxy * dxy
+    det, dxx, num_x, num_y = dark_newton_terms(at)
     ok = inside & (det > 1e-12) & (dxx < 0)
     safe = torch.where(ok, det, torch.ones_like(det))
-    ox = -(dyy * gx - dxy * gy) / safe
-    oy = -(dxx * gy - dxy * gx) / safe
+    ox, oy = num_x / safe, num_y / safe
     ok &= (ox.abs() <= 1.0) & (oy.abs() <= 1.0)
     off = torch.stack([ox, oy], dim=-1)
     return torch.where(ok.unsqueeze(-1), off, torch.full_like(off, float("nan")))

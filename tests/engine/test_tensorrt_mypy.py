@@ -1,7 +1,7 @@
 """mypy over the TensorRT modules against tensorrt-stubs, exactly as CI runs it.
 
 tensorrt-stubs 10.13 does not parse as shipped, so the check first writes the repaired copy
-(tools/repair_tensorrt_stubs.py) and points mypy at it through MYPYPATH.
+(.ci/repair_tensorrt_stubs.py) and points mypy at it through MYPYPATH.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _stubs_installed() -> bool:
 @pytest.mark.skipif(not _stubs_installed(), reason="tensorrt-stubs is not installed")
 def test_tensorrt_modules_type_check(tmp_path: Path) -> None:
     stubs = tmp_path / "typings"
-    repair = subprocess.run([sys.executable, str(REPO / "tools" / "repair_tensorrt_stubs.py"), "--out", str(stubs)],
+    repair = subprocess.run([sys.executable, str(REPO / ".ci" / "repair_tensorrt_stubs.py"), "--out", str(stubs)],
                             capture_output=True, text=True, cwd=REPO)
     assert repair.returncode == 0, repair.stdout + repair.stderr
     env = {**os.environ, "MYPYPATH": str(stubs)}
@@ -56,7 +56,7 @@ def test_tensorrt_modules_type_check(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not _stubs_installed(), reason="tensorrt-stubs is not installed")
 def test_repair_changes_only_what_does_not_parse(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "tools"))
+    sys.path.insert(0, str(REPO / ".ci"))
     try:
         import repair_tensorrt_stubs as repair
     finally:
