@@ -45,11 +45,11 @@ def _run(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_automation_screenshot(tmp_path):
     shot = tmp_path / "shot.png"
-    proc = _run("--max-frames", "4", "--screenshot", str(shot), "--window-size", "900x560", cwd=tmp_path)
+    proc = _run("--max-frames", "4", "--screenshot", str(shot), "--window-size", "960x600", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "hgpose app: 4 frames processed" in proc.stdout and "display" in proc.stdout
     img = QImage(str(shot))
-    assert (img.width(), img.height()) == (900, 560)
+    assert (img.width(), img.height()) == (960, 600)
 
 
 def test_automation_with_an_absent_camera_fails_cleanly(tmp_path):
