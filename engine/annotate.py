@@ -1,8 +1,8 @@
 """Offline annotation: run the pipeline over a source and write JSON, CSV and optionally an MP4.
 
-Outputs are written atomically. On an interruption (Ctrl-C) the frames processed so far are
-written as valid files marked ``"complete": false``, and the rendered video holds exactly the
-frames listed in the JSON.
+Outputs are written atomically. On an interruption (Ctrl-C or SIGTERM) the frames processed so far
+are written as valid files marked ``"complete": false``, and the rendered video holds exactly the
+frames listed in the JSON: each frame's log entry and video frame are written with signals deferred.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from engine.annotations import AnnotationLog
 from engine.backends.base import Backend
+from engine.interrupts import deferred_interrupts
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.render import draw_pose
 from engine.sources import Frame, ImageFolderSource, ImageSource, VideoSource
@@ -88,10 +89,14 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
                 results = pipeline.process_batch([f.image for f in chunk], [f.index for f in chunk],
                                                  [f.timestamp for f in chunk])
             for frame, result in zip(chunk, results, strict=True):
-                log.add(result, frame.name)
+                overlay = None
                 if writer is not None:
-                    writer.write(draw_pose(frame.image.copy(), result.keypoints, skeleton, options.draw_threshold,
-                                           result.box))
+                    overlay = draw_pose(frame.image.copy(), result.keypoints, skeleton, options.draw_threshold,
+                                        result.box)
+                with deferred_interrupts():  # the JSON entry and the video frame go together or not at all
+                    log.add(result, frame.name)
+                    if writer is not None and overlay is not None:
+                        writer.write(overlay)
                 bar.update(1)
             bar.set_postfix(infer_ms=f"{results[-1].timings_ms.get('infer', 0.0):.1f}", state=results[-1].state,
                             refresh=False)
@@ -100,9 +105,8 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
         fps = len(log.frames) / max(time.perf_counter() - t_start, 1e-9)
         bar.close()
         video = None
-        if writer is not None:
-            # An interruption can land between logging a frame and encoding it: keep them equal.
-            log.truncate(writer.frames)
-            video = writer.close()
-        log.write(json_path, csv_path, complete)
+        with deferred_interrupts():  # a second Ctrl-C must not cut the final writes short
+            if writer is not None:
+                video = writer.close()
+            log.write(json_path, csv_path, complete)
     return AnnotateSummary(json_path, csv_path, video, len(log.frames), complete, len(info.skipped), float(fps))
