@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
                                                    "tensorrt (default: auto)")
     p.add_argument("--camera-size", metavar="WxH", help="camera capture resolution, e.g. 1280x720")
-    p.add_argument("--threshold", type=float, default=0.3, help="confidence below which joints are hidden (0.3)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence below which joints are hidden (default: the model's calibrated threshold)")
     p.add_argument("--speed", type=float, default=1.0, help="file playback speed; 0 = as fast as inference (1)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a file instead of looping")
     p.add_argument("--output-dir", type=Path, default=Path("hgpose-recordings"),
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("--max-frames must be at least 1")
         if args.screenshot is not None and args.max_frames is None:
             raise ConfigError("--screenshot is taken when an automated run ends: add --max-frames N")
-        if not 0.0 <= args.threshold <= 1.0:
+        if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
             raise ConfigError("--threshold must be between 0 and 1")
         if args.speed < 0:
             raise ConfigError("--speed must be 0 (as fast as possible) or positive")
@@ -90,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = args.model or default_model_path()
         _check_display(args.max_frames is not None)
         backend = open_backend(model, args.backend)
-        options = AppOptions(spec, model, args.backend, args.threshold, args.speed, not args.no_loop,
+        threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
+        options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
                              args.output_dir, args.max_frames, args.screenshot, window_size)
         return run_app(options, backend)
 

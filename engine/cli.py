@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from engine import __version__
 
 GROUP = "hgpose.commands"
-ORDER = ("app", "annotate", "bench", "eval", "train", "prepare", "export", "build-engine")
+ORDER = ("app", "annotate", "bench", "eval", "train", "prepare", "calibrate", "export", "build-engine")
 
 
 def commands() -> dict[str, Callable[[Sequence[str] | None], int]]:

@@ -20,6 +20,8 @@ FORMAT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+DEFAULT_JOINT_THRESHOLD = 0.3
+
 
 @dataclass(frozen=True)
 class HourglassConfig:
@@ -79,6 +81,8 @@ class ModelMetadata:
         training: free-form training provenance (data, recipe, epochs).
         metrics: validation metrics, e.g. ``{"pck@0.2": 0.74}``.
         precision: ``"fp32"`` or ``"fp16"`` (weights and compute inside the graph).
+        calibration: confidence thresholds measured on validation data, e.g.
+            ``{"joint_threshold": 0.21}`` (see :meth:`joint_threshold`).
     """
 
     skeleton: str
@@ -88,6 +92,7 @@ class ModelMetadata:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     precision: str = "fp32"
+    calibration: dict[str, float] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -107,6 +112,16 @@ class ModelMetadata:
     @property
     def heatmap_size(self) -> int:
         return self.config.heatmap_size
+
+    @property
+    def joint_threshold(self) -> float:
+        """Confidence above which a joint is trusted (tracking) and drawn by default.
+
+        Heatmap peaks are not probabilities and their scale differs between models, so a model
+        carries its own threshold, calibrated on validation data when it was trained; models
+        without one fall back to :data:`DEFAULT_JOINT_THRESHOLD`.
+        """
+        return float(self.calibration.get("joint_threshold", DEFAULT_JOINT_THRESHOLD))
 
     def with_updates(self, **changes: Any) -> ModelMetadata:
         return replace(self, **changes)
@@ -134,6 +149,7 @@ class ModelMetadata:
                 training=dict(data.get("training", {})),
                 metrics={k: float(v) for k, v in dict(data.get("metrics", {})).items()},
                 precision=str(data.get("precision", "fp32")),
+                calibration={k: float(v) for k, v in dict(data.get("calibration", {})).items()},
                 format_version=version,
             )
         except ModelError:

@@ -59,7 +59,7 @@ class PosePipeline:
     def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
-        self.tracker = PersonTracker(self.config.tracker)
+        self.tracker = PersonTracker(self.config.tracker, backend.metadata.joint_threshold)
         self.filter = OneEuroFilter(self.config.smoothing)
 
     def reset(self) -> None:

@@ -26,7 +26,8 @@ class TrackerConfig:
     """Tracking thresholds.
 
     Attributes:
-        joint_threshold: a joint with confidence at or above this counts as found.
+        joint_threshold: a joint with confidence at or above this counts as found; ``None`` takes the
+            model's calibrated threshold (``ModelMetadata.joint_threshold``).
         min_joints: the pose is confident when at least this many joints are found.
         padding: the crop side is this multiple of the confident joints' longer extent.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
@@ -37,7 +38,7 @@ class TrackerConfig:
             ``"hog+search"`` or ``"none"``.
     """
 
-    joint_threshold: float = 0.3
+    joint_threshold: float | None = None
     min_joints: int = 7
     padding: float = 1.35
     min_size_fraction: float = 0.2
@@ -127,18 +128,25 @@ def pose_score(keypoints: np.ndarray, threshold: float) -> tuple[int, float]:
 class PersonTracker:
     """Chooses the crop for each frame from the previous pose, re-acquiring the person when lost."""
 
-    def __init__(self, config: TrackerConfig | None = None) -> None:
+    def __init__(self, config: TrackerConfig | None = None, default_threshold: float = 0.3) -> None:
+        self.default_threshold = default_threshold
         self.config = config or TrackerConfig()
         self._hog: HogPeopleDetector | None = None
         self.box: CropBox | None = None
         self.state = "init"
         self._lost_frames = 0
 
+    @property
+    def threshold(self) -> float:
+        """The joint confidence threshold in force: the config's, else the model's."""
+        t = self.config.joint_threshold
+        return self.default_threshold if t is None else t
+
     def reset(self) -> None:
         self.box, self.state, self._lost_frames = None, "init", 0
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
-        return pose_score(keypoints, self.config.joint_threshold)[0] >= self.config.min_joints
+        return pose_score(keypoints, self.threshold)[0] >= self.config.min_joints
 
     def propose(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox:
         """The crop to use on ``frame``; may run detection or a model search when the person is lost."""
@@ -158,7 +166,7 @@ class PersonTracker:
         h, w = frame_shape[:2]
         c = self.config
         if self.is_confident(keypoints):
-            nxt = box_from_keypoints(keypoints, c.joint_threshold, c.padding)
+            nxt = box_from_keypoints(keypoints, self.threshold, c.padding)
             assert nxt is not None  # confident implies >= min_joints points
             size = max(nxt.size, c.min_size_fraction * min(w, h))
             if self.box is not None and self.state == "tracking":
@@ -184,9 +192,9 @@ class PersonTracker:
         if "search" in kinds:
             boxes = search_boxes(w, h)
             poses = estimate(boxes)
-            scores = [pose_score(p, self.config.joint_threshold) for p in poses]
+            scores = [pose_score(p, self.threshold) for p in poses]
             best = max(range(len(boxes)), key=lambda i: scores[i])
             if scores[best][0] >= self.config.min_joints:
-                refined = box_from_keypoints(poses[best], self.config.joint_threshold, self.config.padding)
+                refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
                 return refined or boxes[best]
         return None

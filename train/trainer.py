@@ -28,9 +28,10 @@ from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError
 from engine.metadata import ModelMetadata
 from engine.model import StackedHourglass, build_model
-from engine.skeleton import get_skeleton
+from engine.skeleton import Skeleton, get_skeleton
 from train import distributed as dist
 from train.augment import AugmentConfig
+from train.calibration import joint_threshold
 from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.metrics import pck
@@ -133,6 +134,11 @@ def _check(config: TrainConfig) -> None:
 def _check_pack(pack: Pack, path: str, skeleton: str) -> None:
     if pack.info.get("skeleton") != skeleton:
         raise ConfigError(f"{path} holds {pack.info.get('skeleton')} joints but data.skeleton is {skeleton}")
+
+
+def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[str, float]:
+    t = joint_threshold(preds, truth, skel)
+    return {} if t is None else {"joint_threshold": t}
 
 
 def train(config: TrainConfig, resume: bool = True, progress: bool = True,
@@ -268,9 +274,10 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                     row.update({"val_pck": res.overall, "val_pck_limbs": res.limbs})
                     if res.overall > state.best_pck:
                         state.best_pck = res.overall
-                        best_meta = meta.with_updates(metrics={"val_pck@0.2": res.overall,
-                                                               "val_pck@0.2_limbs": res.limbs,
-                                                               "epoch": float(state.epoch)})
+                        best_meta = meta.with_updates(
+                            metrics={"val_pck@0.2": res.overall, "val_pck@0.2_limbs": res.limbs,
+                                     "epoch": float(state.epoch)},
+                            calibration=_calibration(preds, truth, skel))
                         save_checkpoint(out_dir / "best.pt", model, best_meta)
                 dist.barrier(ctx)
             state.history.append(row)

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "tensorrt (default: auto)")
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     p.add_argument("--no-smooth", action="store_true", help="disable One Euro smoothing on videos")
-    p.add_argument("--threshold", type=float, default=0.3, help="confidence below which joints are not drawn")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence below which joints are not drawn (default: the model's calibrated threshold)")
     p.add_argument("--batch", type=int, default=0,
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir = ensure_writable_dir(args.out)
         backend = open_backend(args.model or default_model_path(), args.backend)
         batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
-        options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=args.threshold,
+        threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
+        options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
                                   progress=not args.quiet,
                                   pipeline=PipelineConfig(flip_test=args.flip,
                                                           smoothing=OneEuroConfig(enabled=not args.no_smooth)))

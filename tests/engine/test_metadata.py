@@ -28,3 +28,11 @@ def test_compatibility_checks() -> None:
         check_compatible(meta, skeleton="coco17")
     with pytest.raises(ModelError, match="input size"):
         check_compatible(meta, input_size=256)
+
+
+def test_joint_threshold_comes_from_the_calibration() -> None:
+    config = HourglassConfig(input_size=128, width=64)
+    assert ModelMetadata(skeleton="lsp14", config=config).joint_threshold == 0.3
+    calibrated = ModelMetadata(skeleton="lsp14", config=config, calibration={"joint_threshold": 0.17})
+    assert calibrated.joint_threshold == 0.17
+    assert ModelMetadata.from_json(calibrated.to_json()).joint_threshold == 0.17

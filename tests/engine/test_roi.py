@@ -59,3 +59,8 @@ def test_detector_names_are_validated() -> None:
     if not hog_available():
         with pytest.raises(ConfigError, match="OpenCV 4"):
             TrackerConfig(detector="hog")
+
+
+def test_tracker_threshold_defaults_to_the_models() -> None:
+    assert PersonTracker(TrackerConfig(), default_threshold=0.12).threshold == 0.12
+    assert PersonTracker(TrackerConfig(joint_threshold=0.5), default_threshold=0.12).threshold == 0.5

@@ -1,0 +1,41 @@
+"""Calibrating a model's joint-confidence threshold on validation data.
+
+Heatmap peaks are not probabilities: a weak model's peaks on correct joints may sit around 0.2,
+a strong one's near 0.8. The threshold that decides "this joint is found" (tracking) and "draw it"
+is therefore measured per model and stored in its metadata (``calibration["joint_threshold"]``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.skeleton import Skeleton
+from train.metrics import LSP_TORSO
+
+CANDIDATES = np.round(np.arange(0.02, 0.96, 0.01), 2)
+
+
+def joint_threshold(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, pck_threshold: float = 0.2,
+                    torso: tuple[str, str] = LSP_TORSO) -> float | None:
+    """The confidence that best separates correct joints from wrong ones (Youden's J statistic).
+
+    Args:
+        pred: (N, K, 3) predictions (x, y, confidence) in the frame of ``truth``.
+        truth: (N, K, 3) ground truth, third column > 0 where labelled.
+
+    A joint is correct when it is within ``pck_threshold`` torsos of the truth (PCK). The result
+    maximises (share of correct joints kept) - (share of wrong joints kept). ``None`` when the
+    set has no correct or no wrong joints (an untrained or a perfect model): nothing to separate.
+    """
+    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
+    lab = truth[..., 2] > 0
+    size = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
+    valid = lab & (lab[:, a] & lab[:, b] & (size > 1e-6))[:, None]
+    correct = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=2) <= pck_threshold * size[:, None]
+    conf = pred[..., 2]
+    pos, neg = conf[valid & correct], conf[valid & ~correct]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    tpr = (pos[None, :] >= CANDIDATES[:, None]).mean(axis=1)
+    fpr = (neg[None, :] >= CANDIDATES[:, None]).mean(axis=1)
+    return float(CANDIDATES[int(np.argmax(tpr - fpr))])

@@ -1,0 +1,54 @@
+"""``hgpose calibrate CHECKPOINT --val-pack PACK``: measure and store a model's joint-confidence
+threshold (for checkpoints trained before calibration was part of training)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.cli_support import argv_or_default, run_command
+from engine.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpose calibrate", description=__doc__)
+    p.add_argument("checkpoint", type=Path, help="a .pt checkpoint")
+    p.add_argument("--val-pack", type=Path, required=True, help="validation pack made by hgpose prepare")
+    p.add_argument("--out", type=Path, help="where to write the calibrated checkpoint (default: in place)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        import torch
+
+        from engine.checkpoint import read_checkpoint, save_checkpoint
+        from engine.metadata import ModelMetadata
+        from engine.model import build_model
+        from train.calibration import joint_threshold
+        from train.metrics import pck
+        from train.pack import read_pack
+        from train.trainer import predict_pack, validation_joints
+
+        state = read_checkpoint(args.checkpoint)
+        meta = ModelMetadata.from_json(state["metadata"])
+        model = build_model(meta.config)
+        model.load_state_dict(state["state_dict"])
+        pack = read_pack(args.val_pack)
+        preds = predict_pack(model.eval(), pack, meta, torch.device("cpu"))
+        truth = validation_joints(pack, meta.input_size)
+        t = joint_threshold(preds, truth, meta.skeleton_spec)
+        if t is None:
+            raise InputError(f"{args.val_pack}: the model gets every joint right or every joint wrong on it, "
+                             "so there is no threshold to measure")
+        res = pck(preds, truth, meta.skeleton_spec)
+        extra = {k: v for k, v in state.items() if k not in ("metadata", "state_dict")}
+        save_checkpoint(args.out or args.checkpoint, model, meta.with_updates(calibration={"joint_threshold": t}),
+                        **extra)
+        print(f"validation PCK@0.2 {res.overall:.4f}; joint_threshold {t:.2f} -> {args.out or args.checkpoint}")
+        return 0
+
+    return run_command("calibrate", body)
