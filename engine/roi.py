@@ -28,7 +28,11 @@ class TrackerConfig:
     Attributes:
         joint_threshold: a joint with confidence at or above this counts as found; ``None`` takes the
             model's calibrated threshold (``ModelMetadata.joint_threshold``).
-        min_joints: the pose is confident when at least this many joints are found.
+        min_joints: the pose is confident (tracking starts) when at least this many joints are found.
+        keep_joints: once tracking, it continues while at least this many are found (hysteresis, so
+            a few frames of motion blur or occlusion do not throw the person away).
+        max_shrink: per frame the crop side shrinks at most to this fraction of the previous one, so
+            it does not collapse onto the few joints that stay confident when limbs drop out.
         padding: the crop side is this multiple of the confident joints' longer extent.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
@@ -40,6 +44,8 @@ class TrackerConfig:
 
     joint_threshold: float | None = None
     min_joints: int = 7
+    keep_joints: int = 4
+    max_shrink: float = 0.9
     padding: float = 1.35
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.6
@@ -165,11 +171,14 @@ class PersonTracker:
         """Feed back the pose found in the proposed crop; sets the next frame's crop."""
         h, w = frame_shape[:2]
         c = self.config
-        if self.is_confident(keypoints):
+        found = pose_score(keypoints, self.threshold)[0]
+        following = self.state in ("tracking", "acquired") and self.box is not None
+        if found >= c.min_joints or (following and found >= max(2, c.keep_joints)):
             nxt = box_from_keypoints(keypoints, self.threshold, c.padding)
-            assert nxt is not None  # confident implies >= min_joints points
+            assert nxt is not None  # at least two joints are found
             size = max(nxt.size, c.min_size_fraction * min(w, h))
-            if self.box is not None and self.state == "tracking":
+            if following and self.box is not None:
+                size = max(size, c.max_shrink * self.box.size)
                 size = c.size_smoothing * self.box.size + (1 - c.size_smoothing) * size
             self.box = clamp_box(CropBox(nxt.cx, nxt.cy, size), w, h)
             self.state = "tracking"
@@ -195,6 +204,9 @@ class PersonTracker:
             scores = [pose_score(p, self.threshold) for p in poses]
             best = max(range(len(boxes)), key=lambda i: scores[i])
             if scores[best][0] >= self.config.min_joints:
+                # Centre on the joints found, but keep at least the search crop's scale: the joints
+                # found first are often a subset (upper body), whose extent understates the person.
                 refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
-                return refined or boxes[best]
+                assert refined is not None
+                return CropBox(refined.cx, refined.cy, max(refined.size, boxes[best].size))
         return None
