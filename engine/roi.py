@@ -28,11 +28,14 @@ class TrackerConfig:
     Attributes:
         joint_threshold: a joint with confidence at or above this counts as found; ``None`` takes the
             model's calibrated threshold (``ModelMetadata.joint_threshold``).
-        min_joints: the pose is confident (tracking starts) when at least this many joints are found.
-        keep_joints: once tracking, it continues while at least this many are found (hysteresis, so
-            a few frames of motion blur or occlusion do not throw the person away).
-        max_shrink: per frame the crop side shrinks at most to this fraction of the previous one, so
-            it does not collapse onto the few joints that stay confident when limbs drop out.
+        min_joints: a person is acquired from nothing (the central crop or the search) only with at
+            least this many joints found; such a pose also counts as ``confident``.
+        keep_joints: a crop placed from the previous frames (tracking, or lost but not yet moved)
+            keeps following while at least this many joints are found (hysteresis, so motion blur
+            or a partial occlusion does not throw the person away).
+        max_shrink: the crop side never falls below this fraction of the remembered person size,
+            learned from well-seen poses, so it does not collapse onto the few joints that stay
+            confident when limbs drop out.
         padding: the crop side is this multiple of the confident joints' longer extent.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
@@ -45,7 +48,7 @@ class TrackerConfig:
     joint_threshold: float | None = None
     min_joints: int = 7
     keep_joints: int = 4
-    max_shrink: float = 0.9
+    max_shrink: float = 0.85
     padding: float = 1.35
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.6
@@ -141,6 +144,7 @@ class PersonTracker:
         self.box: CropBox | None = None
         self.state = "init"
         self._lost_frames = 0
+        self._person_size: float | None = None  # crop side for the whole person, frame pixels
 
     @property
     def threshold(self) -> float:
@@ -149,7 +153,7 @@ class PersonTracker:
         return self.default_threshold if t is None else t
 
     def reset(self) -> None:
-        self.box, self.state, self._lost_frames = None, "init", 0
+        self.box, self.state, self._lost_frames, self._person_size = None, "init", 0, None
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
         return pose_score(keypoints, self.threshold)[0] >= self.config.min_joints
@@ -165,6 +169,7 @@ class PersonTracker:
             found = self._acquire(frame, estimate)
             if found is not None:
                 self.box, self.state = clamp_box(found, w, h), "acquired"
+                self._person_size = self.box.size
         return self.box
 
     def update(self, frame_shape: tuple[int, ...], keypoints: np.ndarray) -> None:
@@ -172,20 +177,26 @@ class PersonTracker:
         h, w = frame_shape[:2]
         c = self.config
         found = pose_score(keypoints, self.threshold)[0]
-        following = self.state in ("tracking", "acquired") and self.box is not None
-        if found >= c.min_joints or (following and found >= max(2, c.keep_joints)):
-            nxt = box_from_keypoints(keypoints, self.threshold, c.padding)
-            assert nxt is not None  # at least two joints are found
-            size = max(nxt.size, c.min_size_fraction * min(w, h))
-            if following and self.box is not None:
-                size = max(size, c.max_shrink * self.box.size)
-                size = c.size_smoothing * self.box.size + (1 - c.size_smoothing) * size
-            self.box = clamp_box(CropBox(nxt.cx, nxt.cy, size), w, h)
-            self.state = "tracking"
-            self._lost_frames = 0
-        else:
+        # The central crop is a guess and needs a full pose; any crop placed from the person's own
+        # earlier pose (acquired, tracking, or lost but not moved yet) only needs to keep a few joints.
+        needed = c.min_joints if self.state == "central" else max(2, c.keep_joints)
+        if found < needed:
             self.state = "lost"
             self._lost_frames += 1
+            return
+        nxt = box_from_keypoints(keypoints, self.threshold, c.padding)
+        assert nxt is not None  # at least two joints are found
+        size = max(nxt.size, c.min_size_fraction * min(w, h))
+        if found >= c.min_joints:
+            # A well-seen pose: its extent measures the whole person.
+            self._person_size = size if self._person_size is None else 0.8 * self._person_size + 0.2 * size
+        if self._person_size is not None:
+            size = max(size, c.max_shrink * self._person_size)
+        if self.box is not None and self.state == "tracking":
+            size = c.size_smoothing * self.box.size + (1 - c.size_smoothing) * size
+        self.box = clamp_box(CropBox(nxt.cx, nxt.cy, size), w, h)
+        self.state = "tracking"
+        self._lost_frames = 0
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
         h, w = frame.shape[:2]
