@@ -8,6 +8,9 @@ import numpy as np
 from engine.crop import CropBox
 from engine.skeleton import Skeleton
 
+# Amber (BGR): visible on light walls and dark floors alike, and unlike any limb colour.
+ROI_COLOUR = (0, 191, 255)
+
 
 def _shade(colour: tuple[int, int, int], confidence: float) -> tuple[int, int, int]:
     """Blend toward grey as confidence drops, so shaky joints look shaky."""
@@ -37,7 +40,7 @@ def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, thre
                    _shade(skeleton.joint_colour(int(i)), float(keypoints[i, 2])), -1, cv2.LINE_AA, shift)
     if box is not None:
         x0, y0, x1, y1 = (round(v) for v in box.xyxy)
-        cv2.rectangle(image, (x0, y0), (x1, y1), (200, 200, 200), 1, cv2.LINE_AA)
+        cv2.rectangle(image, (x0, y0), (x1, y1), ROI_COLOUR, max(1, t // 2), cv2.LINE_AA)
     return image
 
 
