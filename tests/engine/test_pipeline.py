@@ -42,8 +42,9 @@ def test_follows_the_off_centre_walker(clip_results: list, bundled_model: Path) 
     threshold = read_onnx_metadata(bundled_model).joint_threshold
     for index, (x0, x1) in WALKER_X.items():
         window = [r for _, r in clip_results[index - 2:index + 3]]
-        # Motion blur can cost a frame or two; around each checkpoint the person must be held.
-        assert sum(r.state in HELD for r in window) >= 4, (index, [r.state for r in window])
+        # Motion blur can drop the state to "lost" for a frame or two (the crop stays put); around
+        # each checkpoint most frames must be held, and every crop must stay on the walker.
+        assert sum(r.state in HELD for r in window) >= 3, (index, [r.state for r in window])
         for r in window:
             bx0, _, bx1, _ = r.box.xyxy
             assert bx0 <= (x0 + x1) / 2 <= bx1, (index, r.box)  # the crop is on the walker
