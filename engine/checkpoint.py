@@ -48,7 +48,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 def load_checkpoint(path: Path) -> tuple[StackedHourglass, ModelMetadata]:
     """Build the network described by the checkpoint's metadata and load its weights (eval mode)."""
-    state = read_checkpoint(path)
+    return model_from_state(read_checkpoint(path), path)
+
+
+def model_from_state(state: dict[str, Any], path: Path) -> tuple[StackedHourglass, ModelMetadata]:
+    """The network and metadata of an already-read checkpoint dict (eval mode); ``path`` names it in errors."""
     meta = ModelMetadata.from_json(state["metadata"])
     model = build_model(meta.config)
     try:

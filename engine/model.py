@@ -7,7 +7,6 @@ Shapes: input (N, 3, S, S) normalised RGB; output a list of ``num_stacks`` heatm
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -107,10 +106,6 @@ class LastStack(nn.Module):
         return self.model(x)[-1]
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def build_model(config: HourglassConfig) -> StackedHourglass:
     model = StackedHourglass(config)
     # Heads start near zero so early heatmaps are flat rather than noisy.
@@ -121,4 +116,4 @@ def build_model(config: HourglassConfig) -> StackedHourglass:
     return model
 
 
-__all__ = ["Hourglass", "LastStack", "Residual", "StackedHourglass", "build_model", "count_parameters", "torch"]
+__all__ = ["Hourglass", "LastStack", "Residual", "StackedHourglass", "build_model"]

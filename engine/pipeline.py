@@ -85,19 +85,25 @@ class PosePipeline:
             before = self.tracker.state
             box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer))
         keypoints = self._estimate(frame, [box], timer)[0]
+        if self.tracker.state == "acquired" and before != "tracking":
+            self.filter.reset()  # a jump to a new place must not be smoothed over
+        filter_time = timestamp if timestamp is not None else frame_index / 30.0
+        result = self._conclude(frame.shape, frame_index, float(timestamp if timestamp is not None else 0.0),
+                                filter_time, keypoints, box, smooth, timer)
+        timer.ms["total"] = (time.perf_counter() - t0) * 1000.0
+        return result
+
+    def _conclude(self, frame_shape: tuple[int, ...], index: int, timestamp: float, filter_time: float,
+                  keypoints: np.ndarray, box: CropBox, smooth: bool, timer: StageTimer) -> PoseResult:
+        """Smooth one frame's keypoints (K, 3), feed them back to the tracker and package the result."""
         state = self.tracker.state
         confident = self.tracker.is_confident(keypoints)
         with timer.stage("smooth"):
-            if state == "acquired" and before != "tracking":
-                self.filter.reset()  # a jump to a new place must not be smoothed over
             if smooth and self.config.smoothing.enabled:
-                t = timestamp if timestamp is not None else frame_index / 30.0
                 keypoints = keypoints.copy()
-                keypoints[:, :2] = self.filter(keypoints[:, :2], t)
-        self.tracker.update(frame.shape, keypoints)
-        timer.ms["total"] = (time.perf_counter() - t0) * 1000.0
-        return PoseResult(frame_index, float(timestamp if timestamp is not None else 0.0),
-                          keypoints.astype(np.float32), box, state, confident, timer.ms)
+                keypoints[:, :2] = self.filter(keypoints[:, :2], filter_time)
+        self.tracker.update(frame_shape, keypoints)
+        return PoseResult(index, timestamp, keypoints.astype(np.float32), box, state, confident, timer.ms)
 
     def process_batch(self, frames: Sequence[np.ndarray], indices: Sequence[int],
                       timestamps: Sequence[float]) -> list[PoseResult]:
@@ -123,16 +129,11 @@ class PosePipeline:
                                           flip=self.config.flip_test, timer=timer)
             share = {k: v / len(chunk) for k, v in timer.ms.items()}
             for j, keypoints in zip(chunk, poses, strict=True):
-                t = time.perf_counter()
-                if self.config.smoothing.enabled:
-                    keypoints = keypoints.copy()
-                    keypoints[:, :2] = self.filter(keypoints[:, :2], timestamps[j])
-                state = self.tracker.state
-                self.tracker.update(frames[j].shape, keypoints)
-                ms = {**share, "smooth": (time.perf_counter() - t) * 1000.0}
-                ms["total"] = (time.perf_counter() - t0) * 1000.0 / len(chunk)
-                results.append(PoseResult(indices[j], float(timestamps[j]), keypoints.astype(np.float32), box,
-                                          state, self.tracker.is_confident(keypoints), ms))
+                frame_timer = StageTimer()
+                frame_timer.ms.update(share)
+                results.append(self._conclude(frames[j].shape, indices[j], float(timestamps[j]), timestamps[j],
+                                              keypoints, box, True, frame_timer))
+                frame_timer.ms["total"] = (time.perf_counter() - t0) * 1000.0 / len(chunk)
             i = len(frames)
         return results
 

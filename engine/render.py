@@ -42,13 +42,3 @@ def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, thre
         x0, y0, x1, y1 = (round(v) for v in box.xyxy)
         cv2.rectangle(image, (x0, y0), (x1, y1), ROI_COLOUR, max(1, t // 2), cv2.LINE_AA)
     return image
-
-
-def draw_label(image: np.ndarray, text: str, origin: tuple[int, int] = (10, 28)) -> np.ndarray:
-    """White text on a dark band, readable on any background; in place."""
-    scale = max(0.5, image.shape[0] / 900)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x, y = origin
-    cv2.rectangle(image, (x - 4, y - th - 6), (x + tw + 4, y + base + 2), (32, 32, 32), -1)
-    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return image

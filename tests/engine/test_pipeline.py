@@ -64,3 +64,22 @@ def test_still_images_are_independent(bundled_model: Path, bundled_clip: Path) -
         pipeline.process(frames[0], 0, 0.0)
         b = pipeline.process_image(frames[2])
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
+
+
+def test_batched_processing_accounts_for_every_frame(bundled_model: Path, bundled_clip: Path) -> None:
+    frames = [f for f, _ in zip(VideoSource(bundled_clip), range(120), strict=False)]
+    with open_backend(bundled_model, "onnxruntime") as backend:
+        pipeline = PosePipeline(backend)
+        results = []
+        for start in range(0, len(frames), 8):
+            chunk = frames[start:start + 8]
+            results += pipeline.process_batch([f.image for f in chunk], [f.index for f in chunk],
+                                              [f.timestamp for f in chunk])
+    assert [r.frame_index for r in results] == list(range(120))
+    h, w = frames[0].image.shape[:2]
+    for r in results:
+        assert r.keypoints.shape == (14, 3)
+        assert (r.keypoints[:, 0] >= -0.5).all() and (r.keypoints[:, 0] <= w - 0.5).all()
+        assert (r.keypoints[:, 1] >= -0.5).all() and (r.keypoints[:, 1] <= h - 0.5).all()
+        assert r.timings_ms["total"] > 0
+    assert any(r.state == "tracking" for r in results[60:])  # the batched path does track

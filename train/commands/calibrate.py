@@ -25,20 +25,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         import torch
 
-        from engine.checkpoint import read_checkpoint, save_checkpoint
-        from engine.metadata import ModelMetadata
-        from engine.model import build_model
+        from engine.checkpoint import model_from_state, read_checkpoint, save_checkpoint
         from train.calibration import joint_threshold
         from train.metrics import pck
         from train.pack import read_pack
         from train.trainer import predict_pack, validation_joints
 
         state = read_checkpoint(args.checkpoint)
-        meta = ModelMetadata.from_json(state["metadata"])
-        model = build_model(meta.config)
-        model.load_state_dict(state["state_dict"])
+        model, meta = model_from_state(state, args.checkpoint)
         pack = read_pack(args.val_pack)
-        preds = predict_pack(model.eval(), pack, meta, torch.device("cpu"))
+        preds = predict_pack(model, pack, meta, torch.device("cpu"))
         truth = validation_joints(pack, meta.input_size)
         t = joint_threshold(preds, truth, meta.skeleton_spec)
         if t is None:
