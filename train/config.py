@@ -78,8 +78,14 @@ class TrainConfig:
     name: str = "hg2-w64-128"
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: bool = True  # CUDA only
-    channels_last: bool = True  # CUDA only
+    amp: bool = True  # CUDA: float16 autocast with a gradient scaler
+    # CPU: bfloat16 autocast. Off by default because it is only fast on CPUs with native bf16
+    # (AVX512-BF16 or AMX); on this project's 2-core EPYC it trains HG-2 w64 1.3x faster.
+    cpu_bf16: bool = False
+    channels_last: bool = True  # both devices: 1.4x faster training on CPU too (oneDNN NHWC kernels)
+    # A checkpoint whose weights start the run (fine-tuning, or continuing with another batch size or
+    # schedule). The architecture must match ``model``. Ignored when resuming from out_dir/last.pt.
+    init_from: str = ""
     max_steps: int = 0  # stop after this many optimiser steps in this process (0: no limit)
     val_every: int = 1  # epochs
     flip_test_val: bool = False

@@ -141,6 +141,16 @@ def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[s
     return {} if t is None else {"joint_threshold": t}
 
 
+def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> None:
+    """Load the weights of checkpoint ``path`` (``init_from``) into a freshly built ``model``."""
+    ck = read_checkpoint(path)
+    source = ModelMetadata.from_json(ck["metadata"])
+    if source.config != config.model or source.skeleton != config.data.skeleton:
+        raise ConfigError(f"init_from {path} holds {source.skeleton} {source.config}, which is not the "
+                          f"configured {config.data.skeleton} {config.model}")
+    model.load_state_dict(ck["state_dict"])
+
+
 def train(config: TrainConfig, resume: bool = True, progress: bool = True,
           on_step: StepCallback | None = None) -> Path:
     """Run (or resume from ``out_dir/last.pt``) training; returns the path of the best checkpoint.
@@ -184,9 +194,14 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     total_steps = steps_per_epoch * config.optim.epochs
 
-    model: StackedHourglass = build_model(config.model).to(device)
+    model: StackedHourglass = build_model(config.model)
     cuda = device.type == "cuda"
-    if cuda and config.channels_last:
+    autocast_dtype = torch.float16 if cuda else torch.bfloat16
+    use_autocast = config.amp if cuda else config.cpu_bf16
+    if config.init_from:
+        _initialise(model, Path(config.init_from), config)
+    model = model.to(device)
+    if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = _optimiser(model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
@@ -234,10 +249,10 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 for group in opt.param_groups:
                     group["lr"] = lr
                 x = x.to(device, non_blocking=True)
-                if cuda and config.channels_last:
+                if config.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 target, weights = target.to(device, non_blocking=True), weights.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=cuda and config.amp):
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
                     outputs = net(x)
                 loss = heatmap_loss(outputs, target, weights)
                 opt.zero_grad(set_to_none=True)

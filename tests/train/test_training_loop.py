@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from train_synthetic import tiny_config
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
+from engine.errors import ConfigError
 from train.trainer import train
 
 
@@ -54,3 +56,42 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, packs) -> None:
         rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows] == [3, 4, 5, 8]
     assert rows[-1]["val_pck"] != ""
+
+
+def test_init_from_starts_a_fresh_run_from_trained_weights(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    first = tiny_config(tmp_path / "first", train_pack, val_pack, augment={"enabled": False},
+                        optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
+    losses: list[float] = []
+    train(first, progress=False, on_step=lambda s, v: losses.append(v))
+
+    # Another batch size and schedule; the run starts at step 1 but from the trained weights, so its
+    # first loss is where the first run ended, well below where that one began.
+    second = tiny_config(tmp_path / "second", train_pack, val_pack, augment={"enabled": False},
+                         init_from=str(tmp_path / "first" / "last.pt"),
+                         optim={"epochs": 1, "batch_size": 2, "lr": 1e-4})
+    again: list[tuple[int, float]] = []
+    train(second, progress=False, on_step=lambda s, v: again.append((s, v)))
+    assert again[0][0] == 1
+    assert again[0][1] < 0.8 * losses[0], (losses, again)
+    assert abs(again[0][1] - losses[-1]) < 0.1 * losses[-1], (losses, again)
+
+
+def test_init_from_refuses_another_architecture(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    train(tiny_config(tmp_path / "first", train_pack, val_pack, optim={"epochs": 1, "batch_size": 4}),
+          progress=False)
+    other = tiny_config(tmp_path / "second", train_pack, val_pack, init_from=str(tmp_path / "first" / "last.pt"),
+                        model={"width": 16})
+    with pytest.raises(ConfigError, match="init_from"):
+        train(other, progress=False)
+
+
+@pytest.mark.skipif(not torch.cpu._is_avx512_bf16_supported(), reason="CPU has no native bfloat16")
+def test_bfloat16_on_cpu_still_learns(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    config = tiny_config(tmp_path / "run", train_pack, val_pack, augment={"enabled": False}, cpu_bf16=True,
+                         optim={"epochs": 30, "batch_size": 4, "lr": 2e-3})
+    losses: list[float] = []
+    train(config, progress=False, on_step=lambda step, loss: losses.append(loss))
+    assert losses[-1] < 0.5 * losses[0], losses
