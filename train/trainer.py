@@ -51,6 +51,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: where bfloat16 autocast speeds CPU training up rather than emulating it."""
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -198,6 +205,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     cuda = device.type == "cuda"
     autocast_dtype = torch.float16 if cuda else torch.bfloat16
     use_autocast = config.amp if cuda else config.cpu_bf16
+    if use_autocast and not cuda and ctx.is_main and progress and not cpu_has_native_bf16():
+        tqdm.write("note: cpu_bf16 is on but this CPU has no native bfloat16; training will be slower")
     if config.init_from:
         _initialise(model, Path(config.init_from), config)
     model = model.to(device)

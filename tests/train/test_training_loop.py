@@ -11,7 +11,7 @@ from train_synthetic import tiny_config
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
 from engine.errors import ConfigError
-from train.trainer import train
+from train.trainer import cpu_has_native_bf16, train
 
 
 def test_overfits_four_people(tmp_path: Path, packs) -> None:
@@ -87,7 +87,7 @@ def test_init_from_refuses_another_architecture(tmp_path: Path, packs) -> None:
         train(other, progress=False)
 
 
-@pytest.mark.skipif(not torch.cpu._is_avx512_bf16_supported(), reason="CPU has no native bfloat16")
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="CPU has no native bfloat16")
 def test_bfloat16_on_cpu_still_learns(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(4)
     config = tiny_config(tmp_path / "run", train_pack, val_pack, augment={"enabled": False}, cpu_bf16=True,
