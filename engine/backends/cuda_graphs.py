@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from engine.errors import BackendError
+
 log = logging.getLogger(__name__)
 
 # Given the static input buffer, set up whatever the work needs (a TensorRT context, output
@@ -92,9 +94,10 @@ class CudaGraphCache:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, stream=self._stream):
                 static_out = step()
-        except RuntimeError as exc:
-            # Some engines or drivers cannot be captured; eager execution still works, so degrade
-            # to it for good rather than failing inference.
+        except (RuntimeError, BackendError) as exc:
+            # Some engines or drivers cannot be captured (BackendError: TensorRT refused to enqueue
+            # under capture); eager execution still works, so degrade to it for good rather than
+            # failing inference.
             self._broken = True
             log.warning("CUDA graph capture failed for input %s; running without CUDA graphs (%s)",
                         tuple(x.shape), str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
