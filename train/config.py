@@ -87,6 +87,9 @@ class TrainConfig:
     # schedule). The architecture must match ``model``. Ignored when resuming from out_dir/last.pt.
     init_from: str = ""
     max_steps: int = 0  # stop after this many optimiser steps in this process (0: no limit)
+    # Stop (resumably, saving last.pt) once this process has trained this long (0: no limit), for
+    # machines lent by the hour. Checked every few steps; the validation and save come on top.
+    max_minutes: float = 0.0
     val_every: int = 1  # epochs
     flip_test_val: bool = False
     tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed

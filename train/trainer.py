@@ -122,6 +122,9 @@ class TrainState:
 
 StepCallback = Callable[[int, float], None]
 
+# Steps between checks of ``max_minutes`` (each check is a broadcast under DDP).
+TIME_CHECK_EVERY = 10
+
 
 def _optimiser(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     o = config.optim
@@ -242,8 +245,21 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         log.epoch(state.history)
 
     steps_this_run = 0
+    run_start = time.perf_counter()
+    stop = False
+
+    def out_of_budget() -> bool:
+        """Whether this process's step or time budget is spent (every rank reaches the same answer)."""
+        if config.max_steps and steps_this_run >= config.max_steps:
+            return True
+        if config.max_minutes <= 0 or steps_this_run % TIME_CHECK_EVERY:
+            return False
+        # Clocks differ between ranks, so rank 0 decides and tells the others: a rank that stopped
+        # alone would leave the rest waiting in DDP's gradient all-reduce.
+        return bool(dist.broadcast_object(time.perf_counter() - run_start >= 60 * config.max_minutes, ctx))
+
     try:
-        while state.epoch < config.optim.epochs and not (config.max_steps and steps_this_run >= config.max_steps):
+        while state.epoch < config.optim.epochs and not stop:
             epoch = state.epoch
             done_in_epoch = state.step - epoch * steps_per_epoch  # > 0 when resuming mid-epoch
             ds.set_epoch(epoch)
@@ -281,7 +297,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 if log is not None:
                     log.step(state.step, value, lr)
                 batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}")
-                if config.max_steps and steps_this_run >= config.max_steps:
+                if out_of_budget():
+                    stop = True
                     break
             batches.close()
             epoch_done = state.step >= (epoch + 1) * steps_per_epoch

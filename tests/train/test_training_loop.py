@@ -95,3 +95,20 @@ def test_bfloat16_on_cpu_still_learns(tmp_path: Path, packs) -> None:
     losses: list[float] = []
     train(config, progress=False, on_step=lambda step, loss: losses.append(loss))
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_max_minutes_stops_resumably(tmp_path: Path, packs) -> None:
+    from train.trainer import TIME_CHECK_EVERY
+
+    train_pack, val_pack = packs(8)
+    # 8 people, batch 2: 4 steps an epoch, 5 epochs. A budget already spent stops at the first check.
+    common = {"optim": {"epochs": 5, "batch_size": 2}}
+    steps: list[int] = []
+    train(tiny_config(tmp_path / "run", train_pack, val_pack, max_minutes=1e-9, **common), progress=False,
+          on_step=lambda s, v: steps.append(s))
+    assert steps == list(range(1, TIME_CHECK_EVERY + 1))
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == TIME_CHECK_EVERY
+
+    train(tiny_config(tmp_path / "run", train_pack, val_pack, **common), progress=False,
+          on_step=lambda s, v: steps.append(s))
+    assert steps == list(range(1, 21))
