@@ -96,6 +96,7 @@ class InferenceWorker(QThread):
         self.max_frames = max_frames
         self.processed = 0  # frames with a pose since the source opened
         self.handled = 0  # frames taken from the slot and finished with, failed ones included; never reset
+        self._source: object | None = None  # the source of the last packet (identity marks a new one)
         self.meter = RateMeter()
         self._requests: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
@@ -121,10 +122,6 @@ class InferenceWorker(QThread):
 
     def stop_recording(self) -> None:
         self._requests.put(self._stop_recording)
-
-    def source_changed(self) -> None:
-        """A new source is starting: restart the counters (the pipeline resets on its first frame)."""
-        self._requests.put(self._new_source)
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,6 +167,11 @@ class InferenceWorker(QThread):
             self.error.emit(message)
 
     def _process(self, packet: FramePacket) -> None:
+        if packet.source is not self._source:
+            # The first frame of a new source, seen here in the worker thread: a reset requested from
+            # the UI thread could land after this frame and zero the count that frame already made.
+            self._source = packet.source
+            self._new_source()
         try:
             if packet.source.stills:
                 result = self.pipeline.process_image(packet.image, packet.index)
@@ -229,8 +231,7 @@ class InferenceWorker(QThread):
         self.recording_stopped.emit(summary)
 
     def _new_source(self) -> None:
-        self.processed = 0  # frames with a pose since the source opened
-        self.handled = 0  # frames taken from the slot and finished with, failed ones included; never reset
+        self.processed = 0  # frames with a pose since the source opened (``handled`` is never reset)
         self.meter.reset()
         self._last_error = ""
 

@@ -201,7 +201,6 @@ class MainWindow(QMainWindow):
             self.set_recording(False)
         self._stop_capture()
         self.slot.reset()
-        self.worker.source_changed()
         self.source_info = None
         self.last_output = None
         self.display_meter.reset()

@@ -81,3 +81,16 @@ def test_camera_dialog_probes_off_the_ui_thread(qtbot):
     assert dialog.spec() == SourceSpec("camera", dialog.index.currentText(), (1280, 720))
     dialog.reject()
     assert dialog.probe.isFinished()
+
+
+def test_idle_again_after_each_new_source(make_window, qtbot, image_folder):
+    # Counters that restart with each source must agree with those that do not (frames taken from the
+    # slot), or the app never looks idle after the second source and an automated run never ends.
+    w = make_window(source=SourceSpec("image", str(image_folder / "frame0.jpg")))
+    wait_idle(qtbot, w)
+    for name in ("frame1.jpg", "frame2.jpg"):
+        w.open_source(SourceSpec("image", str(image_folder / name)))
+        qtbot.waitUntil(lambda name=name: w.last_output is not None and w.last_output.packet.name == name,
+                        timeout=20_000)
+        wait_idle(qtbot, w)
+        assert w.worker.processed == w.last_output.processed == 1
