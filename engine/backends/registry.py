@@ -11,11 +11,14 @@ A model path may name any of the model's files; siblings with the same stem and 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from engine.backends.base import Backend
 from engine.errors import BackendError, ModelError
 from engine.model_file import model_kind, require_file
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnxruntime", "onnxruntime-cuda", "torch", "torch-cuda", "tensorrt")
 
@@ -26,15 +29,10 @@ def _sibling(path: Path, suffix: str) -> Path | None:
 
 
 def tensorrt_available() -> bool:
-    """True when the TensorRT runtime (not just its type stubs) and torch CUDA are importable."""
-    if importlib.util.find_spec("tensorrt") is None:
-        return False
-    try:
-        import tensorrt
-        import torch
-    except ImportError:
-        return False
-    return hasattr(tensorrt, "Runtime") and torch.cuda.is_available()
+    """True when a usable TensorRT runtime (not just its type stubs, recent enough) and torch CUDA exist."""
+    from engine.tensorrt_support import unavailable_reason
+
+    return unavailable_reason() is None
 
 
 def torch_cuda_available() -> bool:
@@ -51,64 +49,97 @@ def ort_cuda_available() -> bool:
     return cuda_available()
 
 
+def _model_files(model: Path) -> dict[str, Path | None]:
+    kind = model_kind(model)
+    return {"onnx": model if kind == "onnx" else _sibling(model, ".onnx"),
+            "checkpoint": model if kind == "checkpoint" else _sibling(model, ".pt"),
+            "engine": model if kind == "engine" else _sibling(model, ".engine")}
+
+
+def auto_candidates(model: Path) -> list[tuple[str, Path]]:
+    """What ``auto`` may use for ``model``, fastest first: (backend name, model file) pairs."""
+    files = _model_files(model)
+    order = [("tensorrt", "engine", tensorrt_available), ("onnxruntime-cuda", "onnx", ort_cuda_available),
+             ("torch-cuda", "checkpoint", torch_cuda_available), ("onnxruntime", "onnx", lambda: True),
+             ("torch", "checkpoint", lambda: True)]
+    out = []
+    for name, need, usable in order:
+        path = files[need]
+        if path is not None and usable():
+            out.append((name, path))
+    return out
+
+
 def resolve_backend(model: Path, backend: str) -> tuple[str, Path]:
-    """Pick (backend name, model file) for a request; raises for unknown or unusable choices."""
+    """Pick (backend name, model file) for a request; raises for unknown or unusable choices.
+
+    For ``auto`` this is the first candidate; :func:`open_backend` moves on to the next one when it
+    fails to open (a stale TensorRT engine, say).
+    """
+    return _plan(model, backend)[0]
+
+
+def _plan(model: Path, backend: str) -> list[tuple[str, Path]]:
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     model = require_file(Path(model))
-    kind = model_kind(model)
-    files = {"onnx": model if kind == "onnx" else _sibling(model, ".onnx"),
-             "checkpoint": model if kind == "checkpoint" else _sibling(model, ".pt"),
-             "engine": model if kind == "engine" else _sibling(model, ".engine")}
     if backend == "auto":
-        if files["engine"] and tensorrt_available():
-            return "tensorrt", files["engine"]
-        if files["onnx"] and ort_cuda_available():
-            return "onnxruntime-cuda", files["onnx"]
-        if files["checkpoint"] and torch_cuda_available():
-            return "torch-cuda", files["checkpoint"]
-        if files["onnx"]:
-            return "onnxruntime", files["onnx"]
-        if files["checkpoint"]:
-            return "torch", files["checkpoint"]
-        raise BackendError(f"{model}: a TensorRT engine needs the tensorrt backend and a CUDA GPU, "
-                           "and no .onnx or .pt sibling exists to fall back on")
+        candidates = auto_candidates(model)
+        if not candidates:
+            raise BackendError(f"{model}: a TensorRT engine needs the tensorrt backend and a CUDA GPU, "
+                               "and no .onnx or .pt sibling exists to fall back on")
+        return candidates
     need = {"onnxruntime": "onnx", "onnxruntime-cuda": "onnx", "torch": "checkpoint",
             "torch-cuda": "checkpoint", "tensorrt": "engine"}[backend]
-    path = files[need]
+    path = _model_files(model)[need]
     if path is None:
         ext = {"onnx": ".onnx", "checkpoint": ".pt", "engine": ".engine"}[need]
-        raise ModelError(f"backend {backend} needs a {ext} model; {model} is a {kind} file and no "
+        raise ModelError(f"backend {backend} needs a {ext} model; {model} is a {model_kind(model)} file and no "
                          f"{model.with_suffix(ext).name} exists beside it")
-    return backend, path
+    return [(backend, path)]
 
 
 def open_backend(model: Path, backend: str = "auto", warmup: bool = True) -> Backend:
-    """Open ``model`` on ``backend`` (see module docstring); warm it up unless told not to."""
-    name, path = resolve_backend(Path(model), backend)
-    impl: Backend
+    """Open ``model`` on ``backend`` (see module docstring); warm it up unless told not to.
+
+    With ``auto``, a candidate that fails to open (a TensorRT engine built for another GPU, TensorRT
+    version or model; a CUDA library that does not load) is reported as a warning and the next one
+    is tried, so a stale engine slows the app down instead of stopping it. The last failure is raised.
+    """
+    plan = _plan(Path(model), backend)
+    for i, (name, path) in enumerate(plan):
+        try:
+            impl = _open(name, path)
+            if warmup:
+                impl.warmup()
+            return impl
+        except Exception as exc:  # any failure of a faster candidate falls back (logged)
+            if i == len(plan) - 1:
+                raise
+            log.warning("backend %s cannot run %s (%s); falling back to %s", name, path.name, exc, plan[i + 1][0])
+    raise AssertionError("unreachable: the plan is never empty")
+
+
+def _open(name: str, path: Path) -> Backend:
     if name in ("onnxruntime", "onnxruntime-cuda"):
         from engine.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        impl = OnnxRuntimeBackend(path, device="cuda" if name == "onnxruntime-cuda" else "cpu")
-    elif name in ("torch", "torch-cuda"):
+        return OnnxRuntimeBackend(path, device="cuda" if name == "onnxruntime-cuda" else "cpu")
+    if name in ("torch", "torch-cuda"):
         if importlib.util.find_spec("torch") is None:
             raise BackendError(f"backend {name} needs PyTorch: pip install 'hgpose[torch]'")
         if name == "torch-cuda":
             from engine.backends.torch_cuda_backend import TorchCudaBackend
 
-            impl = TorchCudaBackend(path)
-        else:
-            from engine.backends.torch_backend import TorchBackend
+            return TorchCudaBackend(path)
+        from engine.backends.torch_backend import TorchBackend
 
-            impl = TorchBackend(path, device="cpu")
-    else:
-        if not tensorrt_available():
-            raise BackendError("backend tensorrt needs the TensorRT runtime and a CUDA GPU; "
-                               "see the README's GPU section")
-        from engine.backends.tensorrt_backend import TensorRTBackend
+        return TorchBackend(path, device="cpu")
+    from engine.tensorrt_support import unavailable_reason
 
-        impl = TensorRTBackend(path)
-    if warmup:
-        impl.warmup()
-    return impl
+    reason = unavailable_reason()
+    if reason is not None:
+        raise BackendError(f"backend tensorrt cannot run: {reason}")
+    from engine.backends.tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend(path)
