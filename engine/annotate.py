@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from engine.annotations import AnnotationLog
 from engine.backends.base import Backend
+from engine.errors import OutputError
 from engine.interrupts import deferred_interrupts
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.render import draw_pose
@@ -106,7 +107,13 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
         bar.close()
         video = None
         with deferred_interrupts():  # a second Ctrl-C must not cut the final writes short
-            if writer is not None:
-                video = writer.close()
+            video_error: OutputError | None = None
+            try:
+                if writer is not None:
+                    video = writer.close()
+            except OutputError as exc:  # the keypoints are still written
+                video_error = exc
             log.write(json_path, csv_path, complete)
+            if video_error is not None:
+                raise OutputError(f"{video_error}; the keypoints are in {json_path} and {csv_path.name}") from None
     return AnnotateSummary(json_path, csv_path, video, len(log.frames), complete, len(info.skipped), float(fps))

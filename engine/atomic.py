@@ -52,14 +52,24 @@ def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, target)
-    except BaseException:
+        publish(tmp, target)
+    except BaseException as exc:
         # BaseException: a Ctrl-C mid-write must not leave the temporary behind either.
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # disk full, target is a directory, ...: the user's to fix
+            raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
         raise
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Move a finished temporary file into place; raises ``OutputError`` when that fails."""
+    try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
 
 
 def atomic_write_text(target: Path, text: str) -> None:

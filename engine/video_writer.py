@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.atomic import default_file_mode
+from engine.atomic import publish
 from engine.errors import OutputError
 
 
@@ -55,8 +55,11 @@ class AtomicVideoWriter:
         if self.frames == 0:
             self.tmp.unlink(missing_ok=True)
             return None
-        os.chmod(self.tmp, default_file_mode())
-        os.replace(self.tmp, self.target)
+        try:
+            publish(self.tmp, self.target)
+        except OutputError:
+            self.tmp.unlink(missing_ok=True)
+            raise
         return self.target
 
     def discard(self) -> None:

@@ -1,0 +1,56 @@
+"""Atomic outputs: a failure while writing or publishing is an OutputError, and nothing is left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.atomic import atomic_path, atomic_write_text
+from engine.errors import OutputError
+from engine.video_writer import AtomicVideoWriter
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_replaces_the_target_whole(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new" and leftovers(tmp_path) == []
+
+
+def test_a_target_that_is_a_directory_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(OutputError, match=r"cannot write .*out\.json"):
+        atomic_write_text(tmp_path / "out.json", "{}")
+    assert leftovers(tmp_path) == []
+
+
+def test_an_os_error_while_writing_is_an_output_error(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("previous")
+    with pytest.raises(OutputError, match="No space left"), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+    assert target.read_text() == "previous" and leftovers(tmp_path) == []
+
+
+def test_other_errors_pass_through_unchanged(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "out.csv") as tmp:
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_video_that_cannot_be_published_is_an_output_error(tmp_path: Path) -> None:
+    target = tmp_path / "out.mp4"
+    writer = AtomicVideoWriter(target, 30.0, (64, 48))
+    writer.write(np.zeros((48, 64, 3), np.uint8))
+    target.mkdir()  # something took the name meanwhile
+    with pytest.raises(OutputError, match=r"cannot write .*out\.mp4"):
+        writer.close()
+    assert leftovers(tmp_path) == []
