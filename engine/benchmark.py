@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.backends.base import Backend
+from engine.errors import InputError
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.sources import VideoSource
 
@@ -70,7 +71,8 @@ def bench_pipeline(backend: Backend, clip: Path, max_frames: int = 0, warmup_fra
             sums["total"] += t_decode
         index += 1
     if n == 0:
-        raise ValueError(f"{clip} has no frames beyond the {warmup_frames} warm-up frames")
+        raise InputError(f"{clip} has no frames beyond the {warmup_frames} warm-up frames; "
+                         "benchmark a longer clip")
     elapsed = time.perf_counter() - t_start
     return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed)
 

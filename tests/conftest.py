@@ -19,6 +19,30 @@ def bundled_clip() -> Path:
 
 
 @pytest.fixture(scope="session")
+def clip_excerpt(bundled_clip: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``clip_excerpt(frames, name)``: the first ``frames`` frames of the bundled clip as a small mp4
+    (a short real clip for fast tests)."""
+    import cv2
+
+    def make(frames: int, name: str) -> Path:
+        dst = tmp_path_factory.mktemp("clip") / name
+        cap = cv2.VideoCapture(str(bundled_clip))
+        out = None
+        for _ in range(frames):
+            ok, img = cap.read()
+            assert ok
+            if out is None:
+                out = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (img.shape[1], img.shape[0]))
+            out.write(img)
+        assert out is not None
+        out.release()
+        cap.release()
+        return dst
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def bundled_model() -> Path:
     assert BUNDLED_MODEL.is_file(), "the bundled model is part of the repository"
     return BUNDLED_MODEL

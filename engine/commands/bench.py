@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.cli_support import argv_or_default, run_command
-from engine.errors import ConfigError
+from engine.errors import BackendError, ConfigError
+from engine.model_file import require_file
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=0, help="frames to measure (default: the whole clip)")
     p.add_argument("--flip", action="store_true", help="include the flip test")
     p.add_argument("--batch", help="comma-separated batch sizes for the raw inference benchmark, e.g. 1,8,64")
-    p.add_argument("--iterations", type=int, default=50, help="timed iterations per batch size")
+    p.add_argument("--iterations", type=_positive, default=50, help="timed iterations per batch size")
     return p
 
 
@@ -52,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.benchmark import PIPELINE_STAGES, bench_batches, bench_pipeline
         from engine.pipeline import PipelineConfig
 
-        model = args.model or default_model_path()
+        model = require_file(args.model or default_model_path())
         batches = []
         if args.batch:
             try:
@@ -61,11 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
             if any(b < 1 for b in batches):
                 raise ConfigError("--batch sizes must be positive")
+            if args.flip:
+                raise ConfigError("--flip applies to the pipeline benchmark; --batch times raw inference")
         names = args.backend or _available(model)
         gpu = {"tensorrt": tensorrt_available, "torch-cuda": torch_cuda_available,
                "onnxruntime-cuda": ort_cuda_available}
         if not args.backend:  # only measure GPU backends where a GPU is present
             names = [n for n in names if n not in gpu or gpu[n]()]
+        if not names:
+            raise BackendError(f"no backend here can run {model}; see `hgpose bench --help` for the names")
         clip = args.clip or default_clip_path()
         print(f"model {model}")
         for name in names:

@@ -17,25 +17,9 @@ from engine.commands.annotate import main as annotate
 from engine.video_writer import count_video_frames
 
 
-def excerpt(src: Path, dst: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``src`` as a small mp4 (a short real clip for fast tests)."""
-    cap = cv2.VideoCapture(str(src))
-    out = None
-    for _ in range(frames):
-        ok, img = cap.read()
-        assert ok
-        if out is None:
-            out = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (img.shape[1], img.shape[0]))
-        out.write(img)
-    assert out is not None
-    out.release()
-    cap.release()
-    return dst
-
-
 @pytest.fixture(scope="module")
-def short_clip(bundled_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return excerpt(bundled_clip, tmp_path_factory.mktemp("clip") / "short.mp4", 12)
+def short_clip(clip_excerpt) -> Path:
+    return clip_excerpt(12, "short.mp4")
 
 
 def outputs(directory: Path) -> list[str]:

@@ -1,0 +1,53 @@
+"""``hgpose bench``: both benchmarks on real input, and bad options as one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.commands.bench import main as bench
+
+
+def test_batch_benchmark_prints_a_row_per_batch(tiny_onnx: Path, capsys: pytest.CaptureFixture) -> None:
+    code = bench(["--model", str(tiny_onnx), "--backend", "onnxruntime", "--batch", "1,4", "--iterations", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert [r[0] for r in rows] == ["1", "4"]
+    for _, p50, p99, rate in rows:
+        assert 0 < float(p50) <= float(p99) and float(rate) > 0
+
+
+def test_pipeline_benchmark_on_a_real_clip(bundled_model: Path, clip_excerpt, capsys: pytest.CaptureFixture) -> None:
+    clip = clip_excerpt(16, "bench.mp4")
+    code = bench(["--model", str(bundled_model), "--backend", "onnxruntime", "--clip", str(clip)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "bench.mp4: 6 frames" in out  # 16 frames less the 10 warm-up frames
+    fps = float(out.strip().splitlines()[-1].split()[-1])
+    assert fps > 0
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["--model", "missing.onnx"], 3, "model file missing.onnx does not exist"),
+    (["--batch", "1", "--flip"], 6, "--flip applies to the pipeline benchmark"),
+    (["--batch", "0"], 6, "--batch sizes must be positive"),
+    (["--backend", "cuda9000"], 4, "unknown backend"),
+])
+def test_bad_options_are_one_line(args: list[str], code: int, words: str, capsys: pytest.CaptureFixture) -> None:
+    assert bench(args) == code
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_clip_shorter_than_the_warm_up(bundled_model: Path, clip_excerpt, capsys: pytest.CaptureFixture) -> None:
+    clip = clip_excerpt(8, "tiny.mp4")
+    assert bench(["--model", str(bundled_model), "--backend", "onnxruntime", "--clip", str(clip)]) == 2
+    assert "no frames beyond the 10 warm-up frames" in capsys.readouterr().err
+
+
+def test_iterations_must_be_positive() -> None:
+    with pytest.raises(SystemExit) as info:
+        bench(["--batch", "1", "--iterations", "0"])
+    assert info.value.code == 2
