@@ -78,7 +78,18 @@ class VideoSource:
         self._stop = threading.Event()
 
     def __iter__(self) -> Iterator[Frame]:
-        q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=self._prefetch)
+        # Items: a frame, None (end of stream) or the exception that stopped the decoder.
+        q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(maxsize=self._prefetch)
+
+        def offer(item: np.ndarray | BaseException | None) -> bool:
+            """Queue ``item`` unless the consumer has stopped; never blocks past a stop."""
+            while not self._stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def decode() -> None:
             try:
@@ -86,23 +97,22 @@ class VideoSource:
                     ok, img = self._cap.read()
                     if not ok or img is None:
                         break
-                    while not self._stop.is_set():
-                        try:
-                            q.put(img, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-            finally:
-                if not self._stop.is_set():
-                    q.put(None)  # end of stream; the consumer is still reading
+                    if not offer(img):
+                        return
+            except Exception as exc:  # handed to the consumer, which raises it in its own thread
+                offer(exc)
+                return
+            offer(None)
 
         thread = threading.Thread(target=decode, name="hgpose-decode", daemon=True)
         thread.start()
         try:
             yield Frame(0, 0.0, self._first)
             index = 1
-            while (img := q.get()) is not None:
-                yield Frame(index, index / self.fps, img)
+            while (item := q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise InputError(f"decoding {self.path} failed at frame {index} ({item})") from item
+                yield Frame(index, index / self.fps, item)
                 index += 1
         finally:
             self._stop.set()
