@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -54,7 +55,23 @@ def read_image(path: Path) -> np.ndarray | None:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-class VideoSource:
+_S = TypeVar("_S", bound="_Source")
+
+
+class _Source:
+    """Sources are context managers: ``close`` frees what opening holds (a video decoder, an image)."""
+
+    def close(self) -> None:
+        """Release resources; the source cannot be iterated afterwards. Idempotent."""
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoSource(_Source):
     """Frames of a video file decoded in a background thread.
 
     Raises ``InputError`` at construction when the file cannot be opened or its first frame cannot
@@ -76,6 +93,11 @@ class VideoSource:
                                int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self._cap, self._first, self._prefetch = cap, first, prefetch
         self._stop = threading.Event()
+
+    def close(self) -> None:
+        # An FFmpeg context with its own threads: release it even if the source is never iterated.
+        self._stop.set()
+        self._cap.release()
 
     def __iter__(self) -> Iterator[Frame]:
         # Items: a frame, None (end of stream) or the exception that stopped the decoder.
@@ -120,7 +142,7 @@ class VideoSource:
             self._cap.release()
 
 
-class ImageFolderSource:
+class ImageFolderSource(_Source):
     """Images of a folder in name order; non-images and undecodable files are skipped and listed."""
 
     def __init__(self, path: Path) -> None:
@@ -149,7 +171,7 @@ class ImageFolderSource:
                 index += 1
 
 
-class ImageSource:
+class ImageSource(_Source):
     """A single image file."""
 
     def __init__(self, path: Path) -> None:

@@ -55,8 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dupes:
             raise InputError(f"inputs share the output name(s) {', '.join(dupes)}; annotate them into "
                              "separate --out directories")
-        # Validate everything before the first output is written: no partial garbage.
-        sources = [open_source(p) for p in inputs]
+        # Validate everything before the first output is written: no partial garbage. Each input
+        # is closed again at once and reopened in its turn, so a long list holds one decoder at a time.
+        for path in inputs:
+            with open_source(path):
+                pass
         out_dir = ensure_writable_dir(args.out)
         backend = open_backend(args.model or default_model_path(), args.backend)
         batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
@@ -68,13 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
         # SIGTERM gets the same clean partial write as Ctrl-C.
         signal.signal(signal.SIGTERM, _raise_interrupt)
-        for source, stem in zip(sources, stems, strict=True):
-            try:
-                s = annotate_source(source, backend, out_dir, stem, options)
-            except KeyboardInterrupt:
-                print(f"hgpose annotate: interrupted; the frames so far are in {out_dir / stem}.json",
-                      file=sys.stderr)
-                raise
+        for path, stem in zip(inputs, stems, strict=True):
+            with open_source(path) as source:
+                try:
+                    s = annotate_source(source, backend, out_dir, stem, options)
+                except KeyboardInterrupt:
+                    print(f"hgpose annotate: interrupted; the frames so far are in {out_dir / stem}.json",
+                          file=sys.stderr)
+                    raise
             for item in source.info.skipped:
                 print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
             outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)

@@ -79,3 +79,9 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     with pytest.raises(InputError):
         VideoSource(bad)
+
+
+def test_closing_releases_a_source_never_iterated(clip_excerpt) -> None:
+    with VideoSource(clip_excerpt(3, "closed.mp4")) as source:
+        assert source._cap.isOpened()
+    assert not source._cap.isOpened()
