@@ -19,6 +19,8 @@ from engine.errors import ModelError
 from engine.metadata import METADATA_KEY, ModelMetadata
 
 OPSET = 17
+FP32_TOLERANCE = 1e-3  # max abs heatmap difference, torch vs ONNX Runtime, scaled by the peak
+FP16_TOLERANCE = 2e-2
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,13 @@ def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(["heatmaps"], {"input": x})[0]
     diff = float(np.abs(ref - got).max())
+    # Heatmaps peak near 1; FP16 rounding moves them by about 1e-3 (FP32: about 1e-6). A larger gap,
+    # or a non-finite value, means a broken graph or FP16 overflow: refuse to write the file.
+    tolerance = (FP16_TOLERANCE if fp16 else FP32_TOLERANCE) * max(1.0, float(np.abs(ref).max()))
+    if not np.isfinite(got).all() or not diff <= tolerance:
+        hint = " (FP16 overflow? export in FP32)" if fp16 else ""
+        raise ModelError(f"export parity check failed for {checkpoint}: ONNX Runtime differs from torch by "
+                         f"{diff:.3g} (tolerance {tolerance:.3g}){hint}; nothing was written")
 
     with atomic_path(Path(out)) as tmp:
         onnx.save(proto, str(tmp))

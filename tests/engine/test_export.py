@@ -52,3 +52,20 @@ def test_export_of_a_missing_checkpoint_fails_cleanly(tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_fp16_overflow_fails_the_parity_check(tiny_checkpoint: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("onnxconverter_common")
+    from engine.checkpoint import save_checkpoint
+
+    model, meta = load_checkpoint(tiny_checkpoint)
+    with torch.no_grad():
+        model.stem[0].weight.mul_(1e5)  # the stem's output now exceeds FP16's 65504
+    loud = tmp_path / "loud.pt"
+    save_checkpoint(loud, model, meta)
+    out = tmp_path / "loud16.onnx"
+    assert export_main([str(loud), "--out", str(out), "--fp16"]) == 3
+    err = capsys.readouterr().err
+    assert "parity check failed" in err and "FP16 overflow" in err and "Traceback" not in err
+    assert not out.exists()
