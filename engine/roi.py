@@ -118,8 +118,10 @@ def search_boxes(width: int, height: int) -> list[CropBox]:
         size = min(width, height) * frac
         nx = max(1, int(np.ceil((width - size) / (size * 0.5))) + 1)
         ny = max(1, int(np.ceil((height - size) / (size * 0.5))) + 1)
-        for cx in np.linspace(size / 2, width - size / 2, nx):
-            for cy in np.linspace(size / 2, height - size / 2, ny):
+        # Pixel centres are integers, so the frame spans [-0.5, W - 0.5]: these are the box centres
+        # of crops that touch its edges (as in clamp_box).
+        for cx in np.linspace(size / 2 - 0.5, width - 0.5 - size / 2, nx):
+            for cy in np.linspace(size / 2 - 0.5, height - 0.5 - size / 2, ny):
                 boxes.append(CropBox(float(cx), float(cy), size))
     return boxes
 

@@ -16,7 +16,13 @@ def test_clamped_boxes_stay_inside_the_frame() -> None:
 def test_search_boxes_cover_the_frame() -> None:
     boxes = search_boxes(1280, 720)
     xs = [b.xyxy for b in boxes]
-    assert min(b[0] for b in xs) <= 0 and max(b[2] for b in xs) >= 1280
+    # The frame's pixels span [-0.5, W - 0.5] (centres on integers): the crops reach both edges ...
+    assert min(b[0] for b in xs) == pytest.approx(-0.5) and max(b[2] for b in xs) == pytest.approx(1279.5)
+    assert min(b[1] for b in xs) == pytest.approx(-0.5) and max(b[3] for b in xs) == pytest.approx(719.5)
+    # ... and none sample outside it.
+    for b in boxes:
+        c = clamp_box(b, 1280, 720)
+        assert (c.cx, c.cy, c.size) == pytest.approx((b.cx, b.cy, b.size))
     assert len({b.size for b in boxes}) == 2
 
 
