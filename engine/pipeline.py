@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from engine.backends.base import Backend
 from engine.crop import CropBox
-from engine.roi import PersonTracker, TrackerConfig
+from engine.roi import PersonTracker, TrackerConfig, pose_score
 from engine.smoothing import OneEuroConfig, OneEuroFilter
 from engine.timing import StageTimer
 
@@ -138,6 +138,32 @@ class PosePipeline:
         return results
 
     def process_image(self, image: np.ndarray, index: int = 0) -> PoseResult:
-        """Pose in an unrelated still image: fresh person search, no smoothing."""
+        """Pose in an unrelated still image (no smoothing, nothing carried over from earlier frames).
+
+        A video gets several frames to find its person; a still gets the same steps at once: the
+        central crop; when that holds no confident person, the multi-crop person search; then one
+        more pass on the crop the pose itself implies (the tracker's next crop), kept when it finds
+        at least as much. The search accepts a crop with as few joints as tracking keeps
+        (``keep_joints``, not ``min_joints``): a still has no next frame to confirm a person in,
+        so its best guess is shown, and ``confident`` still tells whether to trust it.
+        """
         self.reset()
-        return self.process(image, frame_index=index, timestamp=0.0, smooth=False)
+        passes = [self.process(image, frame_index=index, timestamp=0.0, smooth=False)]
+        result = passes[0]
+        if self.tracker.state == "lost":
+            config = self.tracker.config
+            self.tracker.config = replace(config, min_joints=min(config.min_joints, config.keep_joints))
+            try:
+                passes.append(self.process(image, frame_index=index, timestamp=0.0, smooth=False))
+            finally:
+                self.tracker.config = config
+            if passes[-1].state == "acquired":
+                result = passes[-1]  # else nobody anywhere: the search kept the central crop
+        if result.state != "lost" and self.tracker.state == "tracking":
+            passes.append(self.process(image, frame_index=index, timestamp=0.0, smooth=False))
+            threshold = self.tracker.threshold
+            if pose_score(passes[-1].keypoints, threshold) >= pose_score(result.keypoints, threshold):
+                result = passes[-1]
+        # The still cost every pass.
+        timings = {k: sum(r.timings_ms.get(k, 0.0) for r in passes) for k in result.timings_ms}
+        return replace(result, timings_ms=timings, confident=self.tracker.is_confident(result.keypoints))

@@ -83,3 +83,19 @@ def test_batched_processing_accounts_for_every_frame(bundled_model: Path, bundle
         assert (r.keypoints[:, 1] >= -0.5).all() and (r.keypoints[:, 1] <= h - 0.5).all()
         assert r.timings_ms["total"] > 0
     assert any(r.state == "tracking" for r in results[60:])  # the batched path does track
+
+
+def test_a_still_finds_an_off_centre_person(bundled_model: Path, bundled_clip: Path) -> None:
+    # Frame 200: the walker is at the far left, outside the central square crop (x 280-1000).
+    frame = next(f.image for f in VideoSource(bundled_clip) if f.index == 200)
+    x0, x1 = WALKER_X[200]
+    with open_backend(bundled_model, "onnxruntime") as backend:
+        pipeline = PosePipeline(backend)
+        result = pipeline.process_image(frame, 200)
+    threshold = read_onnx_metadata(bundled_model).joint_threshold
+    bx0, _, bx1, _ = result.box.xyxy
+    assert bx0 <= (x0 + x1) / 2 <= bx1, result.box  # the search moved the crop onto the walker
+    found = result.keypoints[result.keypoints[:, 2] >= threshold]
+    assert len(found) >= 4 and x0 <= float(np.median(found[:, 0])) <= x1, found
+    assert result.confident == (len(found) >= 7)  # judged by the usual bar, not the search's
+    assert result.timings_ms["infer"] > 0
