@@ -204,7 +204,7 @@ class InferenceWorker(QThread):
                 self._stop_recording()  # a recording holds one source
                 return
             if self._recorder is None:
-                self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate)
+                self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold)
                 self.recording_started.emit(self._recorder.json_path.with_suffix(".mp4"))
             self._recorder.add(packet, result, overlay)
         except (HgposeError, OSError) as exc:

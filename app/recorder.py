@@ -48,9 +48,12 @@ def free_stem(out_dir: Path, prefix: str) -> str:
 class Recorder:
     """Writes frames of one source; created on the first frame after a start request."""
 
-    def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float) -> None:
+    def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float,
+                 angle_min_confidence: float) -> None:
         """``live_fps``: the frame rate a live source is being processed at (frames are dropped to
-        keep up, so the camera's nominal rate would play the video too fast)."""
+        keep up, so the camera's nominal rate would play the video too fast).
+        ``angle_min_confidence``: the drawing threshold when the recording starts; angles of joints
+        below it are null in the files, as they are blank on screen."""
         info = first.source
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
@@ -59,7 +62,8 @@ class Recorder:
         fps = info.fps if not info.spec.live or live_fps <= 0 else min(info.fps, round(live_fps, 1))
         # The JSON time stamps hold the real timing either way.
         self.writer = AtomicVideoWriter(out / f"{request.stem}.mp4", fps, (info.width, info.height))
-        self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton)
+        self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton,
+                                 angle_min_confidence=angle_min_confidence)
 
     def add(self, packet: FramePacket, result: PoseResult, overlay: OverlayOptions) -> None:
         self.writer.write(annotate(packet.image, result, self.skeleton, overlay))

@@ -72,7 +72,8 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
     log = AnnotationLog(
         source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count},
-        model=model_header(backend), skeleton=skeleton, skipped=info.skipped)
+        model=model_header(backend), skeleton=skeleton, skipped=info.skipped,
+        angle_min_confidence=options.draw_threshold)
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     writer = None
     if options.render:

@@ -10,13 +10,15 @@ JSON (``<stem>.json``, schema ``hgpose.annotations/1``)::
                  "frame_count": <reported by the container>, "frames_decoded": <frames below>},
       "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics"},
       "skeleton": {"name", "joints": [...], "limbs": [[a, b], ...], "angles": [...]},
+      "angle_min_confidence": 0.32,     # an angle is null when one of its joints scores below this
       "skipped": [{"file", "reason"}],  # image folders: files that were not images
       "frames": [{"index", "timestamp", "file", "box": [x0, y0, x1, y1], "state", "confident",
                   "keypoints": [[x, y, score], ...K], "angles": {"R knee": deg, ...}}]
     }
 
 Coordinates are source pixels (x right, y down, pixel centres on integers); timestamps are
-seconds from the start; scores are in [0, 1]; angles are degrees, null where undefined.
+seconds from the start; scores are in [0, 1]; angles are degrees, null where undefined (a joint
+below ``angle_min_confidence``, or two coinciding joints).
 
 CSV (``<stem>.csv``): one row per frame with ``frame, timestamp, file, box_x0, box_y0, box_x1,
 box_y1, state, confident``, then ``<joint>_x, <joint>_y, <joint>_score`` per joint and
@@ -58,16 +60,19 @@ class AnnotationLog:
         source: the ``source`` header (see module docstring).
         model: the ``model`` header.
         skeleton: the joint set of the keypoints.
+        angle_min_confidence: angles with a joint scoring below this are null, as on screen, so a
+            recording never holds an angle the app would not show.
     """
 
     source: dict[str, Any]
     model: dict[str, Any]
     skeleton: Skeleton
+    angle_min_confidence: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, result: PoseResult, file: str = "") -> dict[str, Any]:
-        angles = joint_angles(result.keypoints, self.skeleton)
+        angles = joint_angles(result.keypoints, self.skeleton, self.angle_min_confidence)
         entry = {
             "index": result.frame_index,
             "timestamp": round(result.timestamp, 6),
@@ -96,6 +101,7 @@ class AnnotationLog:
             "model": self.model,
             "skeleton": {"name": s.name, "joints": list(s.joints), "limbs": [list(x) for x in s.limbs],
                          "angles": [a[0] for a in s.angles]},
+            "angle_min_confidence": self.angle_min_confidence,
             "skipped": self.skipped,
             "frames": self.frames,
         }

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from engine.commands.annotate import main as annotate
+from engine.model_file import read_onnx_metadata
+from engine.skeleton import get_skeleton
 from engine.video_writer import count_video_frames
 
 
@@ -26,7 +28,7 @@ def outputs(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-def test_bundled_clip_end_to_end(bundled_clip: Path, tmp_path: Path) -> None:
+def test_bundled_clip_end_to_end(bundled_clip: Path, bundled_model: Path, tmp_path: Path) -> None:
     assert annotate([str(bundled_clip), "--out", str(tmp_path), "--render", "--quiet"]) == 0
     decoded = count_video_frames(bundled_clip)
     doc = json.loads((tmp_path / "sports2d_walker_720p.json").read_text())
@@ -36,6 +38,19 @@ def test_bundled_clip_end_to_end(bundled_clip: Path, tmp_path: Path) -> None:
     assert doc["skeleton"]["name"] == "lsp14" and len(doc["skeleton"]["joints"]) == 14
     assert all(len(f["keypoints"]) == 14 for f in doc["frames"])
     assert abs(doc["frames"][30]["timestamp"] - 1.0) < 1e-6
+    # Angles only where all three joints clear the model's calibrated threshold, as on screen.
+    threshold = doc["angle_min_confidence"]
+    assert threshold == read_onnx_metadata(bundled_model).joint_threshold
+    spec = {name: (a, v, b) for name, a, v, b in get_skeleton("lsp14").angles}
+    shown = hidden = 0
+    for f in doc["frames"]:
+        for name, value in f["angles"].items():
+            low = min(f["keypoints"][j][2] for j in spec[name]) < threshold
+            if low:
+                assert value is None, (f["index"], name)
+            shown += value is not None
+            hidden += low
+    assert shown > 0 and hidden > 0
     with open(tmp_path / "sports2d_walker_720p.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == decoded
