@@ -86,6 +86,16 @@ class TransportBar(QWidget):
     def speed_value(self) -> float:
         return float(self.speed.currentData())
 
+    def set_speed(self, value: float) -> None:
+        """Select ``value`` (0: as fast as possible), adding it in order when it is not a preset
+        (``--speed 1.5``), so the box always shows the speed in force."""
+        index = self.speed.findData(value)
+        if index < 0:
+            presets = [float(self.speed.itemData(i)) for i in range(self.speed.count())]
+            index = next((i for i, v in enumerate(presets) if v == 0.0 or v > value), len(presets))
+            self.speed.insertItem(index, f"{value:g}×", value)
+        self.speed.setCurrentIndex(index)
+
     def set_playing(self, playing: bool) -> None:
         """Reflect the state without emitting ``play_toggled``."""
         self.play.blockSignals(True)

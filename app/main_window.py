@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlay(OverlayOptions(options.threshold))
         self.transport = TransportBar()
         self.transport.loop.setChecked(options.loop)
-        self.transport.speed.setCurrentIndex(max(0, self.transport.speed.findData(options.speed)))
+        self.transport.set_speed(options.speed)
         self.transport.play_toggled.connect(self.set_playing)
         self.transport.step.connect(self.step)
         self.transport.seek.connect(self.seek)

@@ -7,6 +7,7 @@ import re
 
 import cv2
 import numpy as np
+import pytest
 from app_testing import grab_rgb, wait_frames, wait_idle
 
 from engine.crop import CropBox
@@ -131,3 +132,12 @@ def test_loop_and_end(make_window, qtbot):
     qtbot.waitUntil(lambda: not w.transport.play.isChecked(), timeout=20_000)  # ended: paused
     wait_idle(qtbot, w)
     assert w.last_output.packet.index == 400
+
+
+@pytest.mark.parametrize(("speed", "text"), [(1.5, "1.5×"), (0.0, "Max"), (2.0, "2×"), (8.0, "8×")])
+def test_the_speed_box_shows_the_speed_in_force(make_window, speed, text):
+    w = make_window(speed=speed)
+    assert w.transport.speed.currentText() == text
+    assert w.transport.speed_value() == w.playback.speed == speed
+    values = [w.transport.speed.itemData(i) for i in range(w.transport.speed.count())]
+    assert values[:-1] == sorted(values[:-1]) and values[-1] == 0.0  # in order, "Max" last
