@@ -38,12 +38,13 @@ class ModelInfo:
     model: str
     path: Path
     skeleton: Skeleton
+    fallbacks: tuple[str, ...] = ()  # why ``auto`` passed over faster backends
 
     @classmethod
     def of(cls, backend: Backend) -> ModelInfo:
         m = backend.metadata
         return cls(backend.name, backend.device, m.name or backend.model_path.name, backend.model_path,
-                   m.skeleton_spec)
+                   m.skeleton_spec, tuple(backend.fallbacks))
 
 
 @dataclass(frozen=True)

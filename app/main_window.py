@@ -337,6 +337,8 @@ class MainWindow(QMainWindow):
         self.angle_readout.set_skeleton(info.skeleton)
         self.angle_plot.set_skeleton(info.skeleton)
         self.status.showMessage(f"Model {info.model} on {info.backend}", 3000)
+        if info.fallbacks:  # running, but slower than this machine could (a stale engine, say)
+            self.show_error(" ".join(info.fallbacks))
 
     def _on_overlay(self, overlay: OverlayOptions) -> None:
         self.canvas.set_overlay(overlay)

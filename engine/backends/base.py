@@ -43,6 +43,9 @@ class Backend(ABC):
     def __init__(self, model_path: Path, metadata: ModelMetadata) -> None:
         self.model_path = Path(model_path)
         self.metadata = metadata
+        # Why faster backends were passed over when ``auto`` chose this one (a stale engine, say),
+        # for front ends to show; empty when nothing failed.
+        self.fallbacks: list[str] = []
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:

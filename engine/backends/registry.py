@@ -107,16 +107,19 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True) -> Bac
     is tried, so a stale engine slows the app down instead of stopping it. The last failure is raised.
     """
     plan = _plan(Path(model), backend)
+    fallbacks: list[str] = []
     for i, (name, path) in enumerate(plan):
         try:
             impl = _open(name, path)
             if warmup:
                 impl.warmup()
+            impl.fallbacks = fallbacks
             return impl
         except Exception as exc:  # any failure of a faster candidate falls back (logged)
             if i == len(plan) - 1:
                 raise
-            log.warning("backend %s cannot run %s (%s); falling back to %s", name, path.name, exc, plan[i + 1][0])
+            fallbacks.append(f"backend {name} cannot run {path.name} ({exc}); falling back to {plan[i + 1][0]}")
+            log.warning("%s", fallbacks[-1])
     raise AssertionError("unreachable: the plan is never empty")
 
 

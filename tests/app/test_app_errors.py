@@ -77,3 +77,30 @@ def test_bad_model_keeps_the_current_one(make_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "unknown backend" in w.banner.message, timeout=15_000)
     wait_frames(qtbot, w, 2)  # still running on the old model
     assert w.model_label.text() == before
+
+
+def test_a_stale_engine_is_reported_and_the_app_runs_on(make_window, qtbot, tmp_path, monkeypatch):
+    import shutil
+
+    from engine.assets import default_model_path
+    from engine.backends import registry
+    from engine.errors import ModelError
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(default_model_path(), model)
+    (tmp_path / "m.engine").write_bytes(b"an engine built elsewhere")
+    real_open = registry._open
+
+    def stale_engine(name, path):
+        if name == "tensorrt":
+            raise ModelError(f"{path} was built with TensorRT 10.3, not 10.13; rebuild it with: hgpose ...")
+        return real_open(name, path)
+
+    monkeypatch.setattr(registry, "tensorrt_available", lambda: True)
+    monkeypatch.setattr(registry, "_open", stale_engine)
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    w.load_model(model, "auto")
+    qtbot.waitUntil(lambda: "falling back to onnxruntime" in w.banner.message, timeout=15_000)
+    assert "rebuild it with" in w.banner.message and w.model_info.backend == "onnxruntime"
+    wait_frames(qtbot, w, 2)  # running on the fallback

@@ -49,6 +49,7 @@ def test_auto_prefers_the_engine_then_falls_back_with_a_warning(model_dir: Path,
         assert tensorrt_refuses == ["tensorrt", "onnxruntime"]
         assert "backend tensorrt cannot run m.engine" in caplog.text
         assert "rebuild it with" in caplog.text and "falling back to onnxruntime" in caplog.text
+        assert len(backend.fallbacks) == 1 and "rebuild it with" in backend.fallbacks[0]  # for front ends
     finally:
         backend.close()
 
