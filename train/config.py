@@ -94,6 +94,10 @@ class TrainConfig:
     flip_test_val: bool = False
     tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
 
+    def __post_init__(self) -> None:
+        if self.val_every < 1 or self.max_steps < 0 or self.max_minutes < 0:
+            raise ConfigError("val_every must be at least 1, and max_steps and max_minutes not negative")
+
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     names = {f.name: f for f in dataclasses.fields(cls)}

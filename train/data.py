@@ -40,8 +40,10 @@ class PackDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pack)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``item``: an index (augmented as in :meth:`set_epoch`'s epoch) or an (epoch, index) pair."""
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        rng = np.random.default_rng((self.seed, epoch, index))
         crop, joints = augment(self.pack.images[index], self.pack.joints[index], self.pack.person_size,
                                self.input_size, self.flip_perm, self.augment_config, rng)
         heat, weights = gaussian_heatmaps(joints, self.input_size, self.heatmap_size, self.sigma)

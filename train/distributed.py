@@ -74,8 +74,12 @@ class EpochSampler(DistributedSampler):
         super().set_epoch(epoch)
         self.start = start
 
-    def __iter__(self) -> Iterator[int]:
-        return itertools.islice(super().__iter__(), self.start, None)
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        """(epoch, index) pairs: the epoch travels with each index, because loader worker processes
+        hold their own copy of the dataset, which ``set_epoch`` in the main process never reaches
+        (with persistent workers every epoch would otherwise repeat the first one's augmentation)."""
+        epoch = self.epoch
+        return ((epoch, i) for i in itertools.islice(super().__iter__(), self.start, None))
 
     def __len__(self) -> int:
         return self.num_samples - self.start

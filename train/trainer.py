@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from engine.checkpoint import read_checkpoint, save_checkpoint
 from engine.crop import CropBox, apply_affine, crop_matrix, heatmap_to_input
 from engine.decoding import decode_heatmaps, merge_flipped
-from engine.errors import ConfigError
+from engine.errors import ConfigError, HgposeError
 from engine.metadata import ModelMetadata
 from engine.model import StackedHourglass, build_model
 from engine.skeleton import Skeleton, get_skeleton
@@ -161,6 +162,20 @@ def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> Non
     model.load_state_dict(ck["state_dict"])
 
 
+def _check_resumable(ck: dict[str, Any], path: Path, config: TrainConfig, ctx: dist.DistContext) -> None:
+    """Refuse to resume ``last.pt`` under another batch size or process count: the position in the
+    epoch and the learning rate are counted in steps, which would then mean other samples. (A longer
+    ``optim.epochs`` is fine: the schedule stretches.)"""
+    saved = ModelMetadata.from_json(ck["metadata"]).training.get("config", {})
+    batch = saved.get("optim", {}).get("batch_size", config.optim.batch_size)
+    world = ck.get("world_size", ctx.world_size)
+    if (batch, world) != (config.optim.batch_size, ctx.world_size):
+        raise ConfigError(f"{path} was trained with batch size {batch} on {world} process(es), this run has "
+                          f"{config.optim.batch_size} on {ctx.world_size}; resuming needs the same. To go on "
+                          f"from its weights with new settings, start a new run: --set init_from={path} "
+                          "--set out_dir=<another directory>")
+
+
 def train(config: TrainConfig, resume: bool = True, progress: bool = True,
           on_step: StepCallback | None = None) -> Path:
     """Run (or resume from ``out_dir/last.pt``) training; returns the path of the best checkpoint.
@@ -210,20 +225,32 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     use_autocast = config.amp if cuda else config.cpu_bf16
     if use_autocast and not cuda and ctx.is_main and progress and not cpu_has_native_bf16():
         tqdm.write("note: cpu_bf16 is on but this CPU has no native bfloat16; training will be slower")
-    if config.init_from:
-        _initialise(model, Path(config.init_from), config)
-    model = model.to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt = _optimiser(model, config)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
-
     state = TrainState()
     last = out_dir / "last.pt"
     ck = read_checkpoint(last) if ctx.is_main and resume and last.is_file() else None
     ck = dist.broadcast_object(ck, ctx)
     if ck is not None:
+        _check_resumable(ck, last, config, ctx)  # every rank holds ck, so every rank agrees
         model.load_state_dict(ck["state_dict"])
+    elif config.init_from:
+        # Rank 0 alone reads the file (no shared filesystem needed): DDP copies its weights to the
+        # other ranks when it wraps the model. Its verdict is shared, so a bad file stops every
+        # rank rather than leaving the others waiting in a collective.
+        error: HgposeError | None = None
+        if ctx.is_main:
+            try:
+                _initialise(model, Path(config.init_from), config)
+            except HgposeError as exc:
+                error = exc
+        error = dist.broadcast_object(error, ctx)
+        if error is not None:
+            raise error
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = _optimiser(model, config)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
+    if ck is not None:
         opt.load_state_dict(ck["optimizer"])
         scaler.load_state_dict(ck.get("scaler", {}) or scaler.state_dict())
         state = TrainState(epoch=ck["epoch"], step=ck["step"], best_pck=ck.get("best_pck", -1.0),
@@ -240,7 +267,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
             return
         save_checkpoint(last, model, meta, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
                         epoch=state.epoch, step=state.step, best_pck=state.best_pck,
-                        history=state.history, rng={"torch": torch.get_rng_state()})
+                        history=state.history, rng={"torch": torch.get_rng_state()},
+                        world_size=ctx.world_size)
         assert log is not None
         log.epoch(state.history)
 

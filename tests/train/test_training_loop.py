@@ -112,3 +112,28 @@ def test_max_minutes_stops_resumably(tmp_path: Path, packs) -> None:
     train(tiny_config(tmp_path / "run", train_pack, val_pack, **common), progress=False,
           on_step=lambda s, v: steps.append(s))
     assert steps == list(range(1, 21))
+
+
+def test_resume_refuses_another_batch_size_and_needs_no_init_file(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(8)
+    train(tiny_config(tmp_path / "first", train_pack, val_pack, optim={"epochs": 1, "batch_size": 4}), progress=False)
+    init = tmp_path / "init.pt"
+    init.write_bytes((tmp_path / "first" / "last.pt").read_bytes())
+    common = {"init_from": str(init), "optim": {"epochs": 2, "batch_size": 2}}
+    train(tiny_config(tmp_path / "run", train_pack, val_pack, max_steps=3, **common), progress=False)
+    init.unlink()  # resuming reads last.pt only: the init file is no longer needed
+    steps: list[int] = []
+    train(tiny_config(tmp_path / "run", train_pack, val_pack, **common), progress=False,
+          on_step=lambda s, v: steps.append(s))
+    assert steps == [4, 5, 6, 7, 8]
+
+    bigger = {**common, "optim": {"epochs": 3, "batch_size": 4}}
+    with pytest.raises(ConfigError, match="batch size 2 on 1 process.*init_from="):
+        train(tiny_config(tmp_path / "run", train_pack, val_pack, **bigger), progress=False)
+
+
+def test_bad_budgets_are_config_errors(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    for bad in ({"val_every": 0}, {"max_minutes": -1.0}):
+        with pytest.raises(ConfigError, match="val_every"):
+            tiny_config(tmp_path / "run", train_pack, val_pack, **bad)
