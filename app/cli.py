@@ -16,14 +16,18 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError
 
 if TYPE_CHECKING:
+    from app.main_window import MainWindow
     from app.options import AppOptions
     from engine.backends.base import Backend
 
@@ -99,6 +103,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command("app", body)
 
 
+def install_exception_hook(window: MainWindow) -> None:
+    """Report an exception that escapes a Qt slot or thread in the banner (traceback on stderr).
+
+    Without a ``sys.excepthook`` of its own, PyQt calls ``qFatal`` on such an exception, which
+    aborts the app and loses an unfinished recording. The report travels as a signal, so this is
+    safe from any thread.
+    """
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        traceback.print_exception(kind, exc, tb)
+        window.internal_error.emit(f"internal error: {kind.__name__}: {exc}")
+
+    sys.excepthook = hook
+    threading.excepthook = lambda args: hook(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+
 def run_app(options: AppOptions, backend: Backend) -> int:
     """Start Qt, show the window and run until it closes; returns the exit code.
 
@@ -114,6 +133,7 @@ def run_app(options: AppOptions, backend: Backend) -> int:
     qt_app = QApplication.instance() or QApplication(["hgpose app"])
     qt_app.setApplicationName("hgpose")
     window = MainWindow(options, backend)
+    install_exception_hook(window)
     # Ctrl-C and SIGTERM close the window cleanly (threads stopped, a recording finalised); the timer
     # lets the Python interpreter run its signal handlers while Qt's loop is in C++.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -145,7 +145,10 @@ class InferenceWorker(QThread):
                     continue
                 packet = self.slot.take(timeout=0.05)
                 if packet is not None:
-                    self._process(packet)
+                    try:
+                        self._process(packet)
+                    except Exception as exc:  # reported in the banner; the next frame is tried
+                        self._report(f"internal error: {exc.__class__.__name__}: {exc}")
                     self.handled += 1
         finally:
             self._run_requests()  # a stop_recording queued during shutdown still finishes the files
@@ -160,7 +163,10 @@ class InferenceWorker(QThread):
                 request = self._requests.get_nowait()
             except queue.Empty:
                 return
-            request()
+            try:
+                request()
+            except Exception as exc:  # a bug in one request must not end the thread (and the app)
+                self._report(f"internal error: {exc.__class__.__name__}: {exc}")
 
     def _report(self, message: str) -> None:
         if message != self._last_error:  # a failure repeating every frame is shown once
@@ -208,7 +214,7 @@ class InferenceWorker(QThread):
                 self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold)
                 self.recording_started.emit(self._recorder.json_path.with_suffix(".mp4"))
             self._recorder.add(packet, result, overlay)
-        except (HgposeError, OSError) as exc:
+        except Exception as exc:  # HgposeError, OSError, cv2.error: the recording stops, the app goes on
             if self._recorder is not None:
                 self._recorder.writer.discard()
             self._recording, self._recorder = None, None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
@@ -58,6 +58,9 @@ THREAD_STOP_MS = 6000  # a stream open can block for its 5 s timeout before a th
 class MainWindow(QMainWindow):
     """The hgpose app window. ``opener`` replaces :func:`app.readers.open_reader` in tests."""
 
+    # An exception that escaped somewhere (any thread): shown in the banner; see app.cli.
+    internal_error = pyqtSignal(str)
+
     def __init__(self, options: AppOptions, backend: Backend,
                  opener: Callable[[SourceSpec], FrameReader] = open_reader) -> None:
         super().__init__()
@@ -84,6 +87,7 @@ class MainWindow(QMainWindow):
         self.worker.result_ready.connect(self._on_result)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.error.connect(self.show_error)
+        self.internal_error.connect(self.show_error)
         self.worker.recording_started.connect(self._on_recording_started)
         self.worker.recording_stopped.connect(self._on_recording_stopped)
         self.worker.start()
@@ -400,7 +404,11 @@ class MainWindow(QMainWindow):
         if path is None:
             out_dir = self.settings.output_dir
             path = out_dir / f"{free_stem(out_dir, 'screenshot')}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_error(f"cannot write screenshot {path} ({exc.strerror or exc})")
+            return None
         if not self.grab().save(str(path), "PNG"):
             self.show_error(f"cannot write screenshot {path}")
             return None
@@ -453,7 +461,10 @@ class MainWindow(QMainWindow):
         self.worker.stop()
         self.slot.close()
         if not self.worker.wait(THREAD_STOP_MS):
-            print("hgpose app: the inference thread did not stop in time", file=sys.stderr)
+            # A model load or a slow inference: wait on, because leaving the thread running would
+            # abort the process and lose the recording the worker finishes on its way out.
+            print("hgpose app: waiting for the inference thread to finish...", file=sys.stderr)
+            self.worker.wait()
         for capture in self._stale_captures:
             capture.wait(THREAD_STOP_MS)
 

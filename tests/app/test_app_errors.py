@@ -104,3 +104,37 @@ def test_a_stale_engine_is_reported_and_the_app_runs_on(make_window, qtbot, tmp_
     qtbot.waitUntil(lambda: "falling back to onnxruntime" in w.banner.message, timeout=15_000)
     assert "rebuild it with" in w.banner.message and w.model_info.backend == "onnxruntime"
     wait_frames(qtbot, w, 2)  # running on the fallback
+
+
+def test_internal_errors_reach_the_banner_and_the_app_runs_on(make_window, qtbot, tmp_path, monkeypatch):
+    import sys
+    import threading
+
+    from app.cli import install_exception_hook
+
+    w = make_window()
+    wait_frames(qtbot, w, 1)
+    # A screenshot folder that cannot be created (a file is in the way).
+    (tmp_path / "file").write_text("x")
+    assert w.save_screenshot(tmp_path / "file" / "shot.png") is None
+    assert "cannot write screenshot" in w.banner.message
+
+    # A failing request in the inference thread.
+    w.worker._requests.put(lambda: 1 / 0)
+    qtbot.waitUntil(lambda: "internal error: ZeroDivisionError" in w.banner.message, timeout=10_000)
+    wait_frames(qtbot, w, 2)
+
+    # Exceptions that escape a slot (sys.excepthook) or a Python thread (threading.excepthook).
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    install_exception_hook(w)
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError as exc:
+        sys.excepthook(ValueError, exc, exc.__traceback__)
+    qtbot.waitUntil(lambda: "boom in a slot" in w.banner.message, timeout=5_000)
+    thread = threading.Thread(target=lambda: [][1])
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: "internal error: IndexError" in w.banner.message, timeout=5_000)
+    wait_frames(qtbot, w, 2)  # still running

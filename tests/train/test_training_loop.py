@@ -128,7 +128,7 @@ def test_resume_refuses_another_batch_size_and_needs_no_init_file(tmp_path: Path
     assert steps == [4, 5, 6, 7, 8]
 
     bigger = {**common, "optim": {"epochs": 3, "batch_size": 4}}
-    with pytest.raises(ConfigError, match="batch size 2 on 1 process.*init_from="):
+    with pytest.raises(ConfigError, match=r"batch size 2 on 1 process.*init_from="):
         train(tiny_config(tmp_path / "run", train_pack, val_pack, **bigger), progress=False)
 
 
