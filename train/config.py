@@ -30,6 +30,10 @@ class DataConfig:
     """Where the packs are and how they are fed."""
 
     train_pack: str = "data/lspet-train.npz"
+    # Further packs trained on together with train_pack: more datasets (LSPET + MPII), or one
+    # dataset packed in parts small enough to copy to a GPU machine one at a time. Same pack size,
+    # context and skeleton.
+    more_train_packs: tuple[str, ...] = ()
     val_pack: str = "data/lspet-val.npz"
     skeleton: str = "lsp14"
     sigma: float = 1.0

@@ -136,5 +136,25 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
     return Pack(images=images, joints=joints.astype(np.float32), boxes=boxes, names=names, info=info)
 
 
+def concat_packs(packs: Sequence[Pack], names: Sequence[str]) -> Pack:
+    """One pack of all of ``packs`` (e.g. LSPET + MPII, or one dataset split to travel in parts).
+
+    They must share the crop geometry (pack size, context) and the skeleton, so one augmentation
+    and one heatmap size serve every sample; ``names`` name the packs in errors.
+    """
+    if len(packs) == 1:
+        return packs[0]
+    first = packs[0].info
+    for pack, name in zip(packs[1:], names[1:], strict=True):
+        for key in ("pack_size", "context", "skeleton"):
+            if pack.info.get(key) != first.get(key):
+                raise InputError(f"{name} has {key} {pack.info.get(key)} but {names[0]} has {first.get(key)}; "
+                                 "packs trained on together must match (re-run `hgpose prepare` alike)")
+    info = {**first, "source": " + ".join(str(p.info.get("source", n)) for p, n in zip(packs, names, strict=True))}
+    return Pack(images=np.concatenate([p.images for p in packs]), joints=np.concatenate([p.joints for p in packs]),
+                boxes=np.concatenate([p.boxes for p in packs]), names=tuple(n for p in packs for n in p.names),
+                info=info)
+
+
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1)))

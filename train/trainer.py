@@ -36,7 +36,7 @@ from train.calibration import joint_threshold
 from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.metrics import pck
-from train.pack import Pack, read_pack
+from train.pack import Pack, concat_packs, read_pack
 from train.run_log import RunLog
 
 
@@ -202,7 +202,9 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     meta = ModelMetadata(skeleton=skel.name, config=config.model, name=config.name,
                          training={"config": config_to_dict(config)})
 
-    train_pack = read_pack(Path(config.data.train_pack), progress=progress and ctx.is_main)
+    train_names = (config.data.train_pack, *config.data.more_train_packs)
+    train_pack = concat_packs([read_pack(Path(n), progress=progress and ctx.is_main) for n in train_names],
+                              train_names)
     val_pack = read_pack(Path(config.data.val_pack), progress=progress and ctx.is_main)
     _check_pack(train_pack, config.data.train_pack, skel.name)
     _check_pack(val_pack, config.data.val_pack, skel.name)
