@@ -38,13 +38,14 @@ class ModelInfo:
     model: str
     path: Path
     skeleton: Skeleton
+    joint_threshold: float = 0.3  # the model's calibrated confidence threshold
     fallbacks: tuple[str, ...] = ()  # why ``auto`` passed over faster backends
 
     @classmethod
     def of(cls, backend: Backend) -> ModelInfo:
         m = backend.metadata
         return cls(backend.name, backend.device, m.name or backend.model_path.name, backend.model_path,
-                   m.skeleton_spec, tuple(backend.fallbacks))
+                   m.skeleton_spec, m.joint_threshold, tuple(backend.fallbacks))
 
 
 @dataclass(frozen=True)

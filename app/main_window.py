@@ -336,7 +336,11 @@ class MainWindow(QMainWindow):
         self.worker.load_model(path, backend)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.model_info = info
+        previous, self.model_info = self.model_info, info
+        slider = self.settings.threshold
+        if previous is not None and slider.value() == round(previous.joint_threshold * 100):
+            # The drawing threshold follows each model's calibration unless the user chose another.
+            slider.setValue(round(info.joint_threshold * 100))
         self.model_label.setText(f"{info.backend} · {info.device} · {info.model}")
         self.angle_readout.set_skeleton(info.skeleton)
         self.angle_plot.set_skeleton(info.skeleton)
@@ -453,7 +457,8 @@ class MainWindow(QMainWindow):
 
     # Shutdown.
     def shutdown(self) -> None:
-        """Stop every thread (capture first, so the worker finishes a recording with its last frame)."""
+        """Stop every thread: capture first (no new frames), then the worker, which finishes any
+        recording with the frames it has processed (a frame still waiting in the slot is dropped)."""
         if self._closed:
             return
         self._closed = True

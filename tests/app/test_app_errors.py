@@ -138,3 +138,22 @@ def test_internal_errors_reach_the_banner_and_the_app_runs_on(make_window, qtbot
     thread.join()
     qtbot.waitUntil(lambda: "internal error: IndexError" in w.banner.message, timeout=5_000)
     wait_frames(qtbot, w, 2)  # still running
+
+
+def test_the_threshold_follows_each_model_unless_the_user_set_one(make_window, qtbot, tiny_onnx):
+    from engine.assets import default_model_path
+    from engine.model_file import read_onnx_metadata
+
+    bundled = read_onnx_metadata(default_model_path()).joint_threshold
+    tiny = read_onnx_metadata(tiny_onnx).joint_threshold
+    w = make_window(threshold=bundled)  # as `hgpose app` starts: the model's calibrated threshold
+    wait_frames(qtbot, w, 1)
+    assert round(bundled * 100) != round(tiny * 100)  # else this test shows nothing
+    assert w.settings.threshold.value() == round(bundled * 100)
+    w.load_model(tiny_onnx, "onnxruntime")
+    qtbot.waitUntil(lambda: w.model_info.path == tiny_onnx, timeout=15_000)
+    assert w.settings.threshold.value() == round(tiny * 100)
+    w.settings.threshold.setValue(55)  # the user's choice now stays
+    w.load_model(w.options.model, "onnxruntime")
+    qtbot.waitUntil(lambda: w.model_info.path == w.options.model, timeout=15_000)
+    assert w.settings.threshold.value() == 55
