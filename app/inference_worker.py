@@ -213,11 +213,11 @@ class InferenceWorker(QThread):
                 return
             if self._recorder is None:
                 self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold)
-                self.recording_started.emit(self._recorder.json_path.with_suffix(".mp4"))
+                self.recording_started.emit(self._recorder.video_path)
             self._recorder.add(packet, result, overlay)
         except Exception as exc:  # HgposeError, OSError, cv2.error: the recording stops, the app goes on
             if self._recorder is not None:
-                self._recorder.writer.discard()
+                self._recorder.discard()
             self._recording, self._recorder = None, None
             self._report(f"recording failed: {exc}")
             self.recording_stopped.emit(None)

@@ -10,10 +10,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from app.capture import FramePacket
 from app.overlay import OverlayOptions, annotate
 from engine.annotate import model_header
 from engine.annotations import AnnotationLog
+from engine.atomic import ensure_writable_dir
 from engine.backends.base import Backend
 from engine.pipeline import PoseResult
 from engine.video_writer import AtomicVideoWriter
@@ -45,32 +48,81 @@ def free_stem(out_dir: Path, prefix: str) -> str:
     return stem
 
 
+# A live recording measures its frame rate over its first frames before it opens the video: the
+# rate frames are recorded at (inference plus drawing and encoding) is only known once they arrive.
+RATE_PROBE_FRAMES = 15
+RATE_PROBE_SECONDS = 1.0
+
+
 class Recorder:
     """Writes frames of one source; created on the first frame after a start request."""
 
     def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float,
                  angle_min_confidence: float) -> None:
-        """``live_fps``: the frame rate a live source is being processed at (frames are dropped to
-        keep up, so the camera's nominal rate would play the video too fast).
+        """``live_fps``: the rate a live source is being processed at, used when a live recording is
+        too short to measure its own (frames are dropped to keep up, so the camera's nominal rate
+        would play the video too fast).
         ``angle_min_confidence``: the drawing threshold when the recording starts; angles of joints
         below it are null in the files, as they are blank on screen."""
         info = first.source
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
-        out = request.out_dir
+        out = ensure_writable_dir(request.out_dir)  # fail now, not when the live rate is known
+        self.video_path = out / f"{request.stem}.mp4"
         self.json_path, self.csv_path = out / f"{request.stem}.json", out / f"{request.stem}.csv"
-        fps = info.fps if not info.spec.live or live_fps <= 0 else min(info.fps, round(live_fps, 1))
-        # The JSON time stamps hold the real timing either way.
-        self.writer = AtomicVideoWriter(out / f"{request.stem}.mp4", fps, (info.width, info.height))
+        self._live_fps = live_fps
+        self._pending: list[tuple[float, np.ndarray]] = []  # live: (capture time, drawn frame) until the rate is known
+        self.writer: AtomicVideoWriter | None = None
+        if not info.spec.live:
+            self._open(info.fps)  # a file's own rate: its frames are all processed
         self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton,
                                  angle_min_confidence=angle_min_confidence)
 
+    @property
+    def frames(self) -> int:
+        return (self.writer.frames if self.writer is not None else 0) + len(self._pending)
+
+    def _open(self, fps: float) -> None:
+        # The JSON time stamps hold the real timing either way.
+        self.writer = AtomicVideoWriter(self.video_path, fps, (self.source.width, self.source.height))
+
+    def _measured_fps(self) -> float:
+        times = [t for t, _ in self._pending]
+        if len(times) >= 2 and times[-1] > times[0]:
+            rate = (len(times) - 1) / (times[-1] - times[0])
+        else:
+            rate = self._live_fps if self._live_fps > 0 else self.source.fps
+        return round(min(rate, self.source.fps), 2)
+
+    def _flush(self) -> None:
+        self._open(self._measured_fps())
+        assert self.writer is not None
+        for _, frame in self._pending:
+            self.writer.write(frame)
+        self._pending.clear()
+
     def add(self, packet: FramePacket, result: PoseResult, overlay: OverlayOptions) -> None:
-        self.writer.write(annotate(packet.image, result, self.skeleton, overlay))
+        frame = annotate(packet.image, result, self.skeleton, overlay)
+        if self.writer is not None:
+            self.writer.write(frame)
+        else:
+            self._pending.append((packet.captured_at, frame))
+            span = self._pending[-1][0] - self._pending[0][0]
+            if len(self._pending) >= RATE_PROBE_FRAMES or span >= RATE_PROBE_SECONDS:
+                self._flush()
         self.log.add(result, packet.name)
+
+    def discard(self) -> None:
+        """Abandon the recording: remove its temporary video."""
+        self._pending.clear()
+        if self.writer is not None:
+            self.writer.discard()
 
     def finish(self) -> RecordingSummary:
         """Close the video and write JSON and CSV with exactly the frames the video holds."""
+        if self.writer is None:
+            self._flush()  # a live recording shorter than the rate probe
+        assert self.writer is not None
         self.log.truncate(self.writer.frames)
         video = self.writer.close()
         self.log.write(self.json_path, self.csv_path, complete=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import cv2
 import numpy as np
 from app_testing import wait_frames
 
@@ -59,6 +60,15 @@ def test_camera_unplugged_mid_stream_drops_stale_frames(make_window, qtbot):
     doc = json.loads(w.last_recording.json_path.read_text())
     assert doc["source"]["kind"] == "camera" and len(doc["frames"]) == w.last_recording.frames > 0
     assert count_video_frames(w.last_recording.video_path) == len(doc["frames"])
+    # The video plays at the rate frames were recorded (measured over the first ones), not at the
+    # camera's nominal 30 fps, which would play a slowly processed stream too fast.
+    times = [f["timestamp"] for f in doc["frames"]]
+    probe = next((k for k in range(2, len(times) + 1) if k == 15 or times[k - 1] - times[0] >= 1.0), len(times))
+    expected = min(30.0, (probe - 1) / (times[probe - 1] - times[0]))
+    cap = cv2.VideoCapture(str(w.last_recording.video_path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    assert abs(fps - expected) < 0.05 * expected, (fps, expected)
     w.open_bundled_clip()
     wait_frames(qtbot, w, 2)
     assert w.drops_label.text() == "Dropped 0"
