@@ -41,8 +41,10 @@ class AtomicVideoWriter:
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
+        """Append a (H, W, 3) uint8 BGR frame; one of another size (an image folder) is letterboxed:
+        scaled to fit, centred on black, never stretched."""
         if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            frame = letterbox(frame, self.size)
         self.writer.write(frame)
         self.frames += 1
 
@@ -68,6 +70,18 @@ class AtomicVideoWriter:
             self.writer = None  # type: ignore[assignment]
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` scaled to fit ``size`` (width, height) with its aspect ratio kept, centred on black."""
+    w, h = size
+    scale = min(w / frame.shape[1], h / frame.shape[0])
+    fw, fh = max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    out = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - fw) // 2, (h - fh) // 2
+    out[y0:y0 + fh, x0:x0 + fw] = cv2.resize(frame, (fw, fh), interpolation=interpolation)
+    return out
 
 
 def count_video_frames(path: Path) -> int:

@@ -54,3 +54,14 @@ def test_video_that_cannot_be_published_is_an_output_error(tmp_path: Path) -> No
     with pytest.raises(OutputError, match=r"cannot write .*out\.mp4"):
         writer.close()
     assert leftovers(tmp_path) == []
+
+
+def test_frames_of_another_size_are_letterboxed_not_stretched() -> None:
+    from engine.video_writer import letterbox
+
+    tall = np.full((100, 50, 3), 200, np.uint8)  # 1:2, into a 4:3 frame
+    out = letterbox(tall, (80, 60))
+    assert out.shape == (60, 80, 3)
+    cols = np.flatnonzero(out[30, :, 0] > 100)
+    assert (cols.min(), cols.max()) == (25, 54)  # 30 px wide (60 * 50/100), centred
+    assert (out[:, :25] == 0).all() and (out[:, 55:] == 0).all()
