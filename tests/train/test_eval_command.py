@@ -136,3 +136,24 @@ def test_eval_bad_input_is_one_line(case: str, tmp_path: Path, lsp_folder,
     assert rc != 0
     assert err.count("\n") == 1 and err.startswith("hgpose eval: error: "), err
     assert "Traceback" not in err
+
+
+def test_eval_on_a_pack_gives_the_same_known_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from train.datasets.lsp import load_lsp
+    from train.pack import PackSpec, write_pack
+
+    base, _ = _known_answer_folder(tmp_path / "lsp")
+    model = _model_answering(base, tmp_path / "answer.onnx")
+    pack = write_pack(load_lsp(tmp_path / "lsp"), tmp_path / "val.npz", PackSpec(pack_size=96, context=1.5),
+                      skeleton="lsp14", source="test", progress=False)
+
+    assert main(["--pack", str(pack), "--model", str(model), "--backend", "onnxruntime", "--quiet"]) == 0
+    # The pack crops hold each person's own box: the same crops as from the images, so the same PCK.
+    assert _last_lines(capsys, 2) == [f"PCK@0.2-limbs {45 / 47:.4f}", f"PCK@0.2 {52 / 55:.4f}"]
+
+
+def test_eval_wants_a_root_or_a_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--quiet"])
+    assert main(["--pack", str(tmp_path / "none.npz"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err

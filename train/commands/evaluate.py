@@ -1,4 +1,4 @@
-"""``hgpose eval``: PCK@0.2 of a model on an LSP-layout dataset (images/imNNNNN.jpg + joints.mat).
+"""``hgpose eval``: PCK@0.2 of a model on an LSP-layout dataset (images/imNNNNN.jpg + joints.mat) or a pack.
 
 Runs the model through the same backends as ``annotate`` and the app (ONNX Runtime, torch, TensorRT),
 cropping each person from its ground-truth box. Prints the per-joint table, then
@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hgpose eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=["lsp"], default="lsp", help="dataset layout (LSP and LSPET: lsp)")
-    p.add_argument("--root", type=Path, required=True, help="dataset folder (images/ + joints.mat)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--root", type=Path, help="dataset folder (images/ + joints.mat)")
+    where.add_argument("--pack", type=Path,
+                       help="a validation pack from `hgpose prepare` instead (59 MB for LSPET, so it travels "
+                            "to a GPU machine; its crops are resampled, so PCK differs a little from --root)")
     p.add_argument("--range", dest="image_range", metavar="START:STOP",
                    help="1-based inclusive image numbers, e.g. 9001:10000 for the LSPET validation split "
                         "(default: all)")
@@ -46,24 +50,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.metadata import check_compatible
         from engine.skeleton import LSP14
         from train.datasets.lsp import load_lsp, parse_image_range
-        from train.evaluation import predict_samples
+        from train.evaluation import predict_pack_crops, predict_samples
         from train.metrics import pck
+        from train.pack import read_pack
 
         if args.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-        start, stop = parse_image_range(args.image_range) if args.image_range else (1, None)
-        # The dataset is checked before the model is loaded: a typo in --root fails fast.
-        samples = load_lsp(args.root, start, stop)
-        if not samples:
-            raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
+        if args.pack is not None and args.image_range:
+            raise ConfigError("--range applies to --root; a pack holds its own split")
+        # The data is checked before the model is loaded: a typo in --root or --pack fails fast.
+        if args.pack is not None:
+            pack = read_pack(args.pack, progress=not args.quiet)
+            if pack.info.get("skeleton") != LSP14.name:
+                raise InputError(f"{args.pack} holds {pack.info.get('skeleton')} joints; eval measures {LSP14.name}")
+            source, truth = args.pack, pack.joints
+        else:
+            start, stop = parse_image_range(args.image_range) if args.image_range else (1, None)
+            samples = load_lsp(args.root, start, stop)
+            if not samples:
+                raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
+            source, truth = args.root, np.stack([s.joints for s in samples])
         with open_backend(args.model or default_model_path(), args.backend) as backend:
             check_compatible(backend.metadata, skeleton=LSP14.name)
             print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
-            preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch_size,
-                                    progress=not args.quiet)
-        res = pck(preds, np.stack([s.joints for s in samples]), LSP14, threshold=args.threshold)
+            if args.pack is not None:
+                preds = predict_pack_crops(backend, pack, flip=args.flip, batch_size=args.batch_size,
+                                           progress=not args.quiet)
+            else:
+                preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch_size,
+                                        progress=not args.quiet)
+        res = pck(preds, truth, LSP14, threshold=args.threshold)
         t = f"{args.threshold:g}"
-        print(f"{len(samples)} people from {args.root}{' (flip test)' if args.flip else ''}")
+        print(f"{len(truth)} people from {source}{' (flip test)' if args.flip else ''}")
         print(f"{'joint':<12} PCK@{t}  labelled")
         for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):
             print(f"{name:<12} {value:.4f}  {count}")
