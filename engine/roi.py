@@ -40,6 +40,9 @@ class TrackerConfig:
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
         redetect_every: while lost, run the (costly) search only every this many frames.
+        search_refine: when the coarse search finds nobody, look again around this many of its
+            most promising crops and the best crop of each size (8 neighbours each, a quarter crop
+            away); 0 turns it off.
         detector: ``"search"`` (a batched multi-crop search through the pose model), ``"hog"``
             (OpenCV's HOG people detector; OpenCV 4.x only, it left the main package in 5.0),
             ``"hog+search"`` or ``"none"``.
@@ -53,6 +56,7 @@ class TrackerConfig:
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.6
     redetect_every: int = 5
+    search_refine: int = 3
     detector: str = "search"
 
     def __post_init__(self) -> None:
@@ -124,6 +128,22 @@ def search_boxes(width: int, height: int) -> list[CropBox]:
             for cy in np.linspace(size / 2 - 0.5, height - 0.5 - size / 2, ny):
                 boxes.append(CropBox(float(cx), float(cy), size))
     return boxes
+
+
+def neighbour_boxes(box: CropBox, width: int, height: int) -> list[CropBox]:
+    """The 8 crops around ``box``, a quarter of its side away, kept inside the frame (duplicates of
+    ``box`` or of each other, where the frame edge clamps them, dropped)."""
+    step = box.size / 4
+    out: list[CropBox] = []
+    seen = {(round(box.cx, 1), round(box.cy, 1), round(box.size, 1))}
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            c = clamp_box(CropBox(box.cx + dx * step, box.cy + dy * step, box.size), width, height)
+            key = (round(c.cx, 1), round(c.cy, 1), round(c.size, 1))
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
+    return out
 
 
 # estimate(boxes) -> (N, K, 3) keypoints; the tracker stays independent of the backend type.
@@ -214,12 +234,33 @@ class PersonTracker:
         if "search" in kinds:
             boxes = search_boxes(w, h)
             poses = estimate(boxes)
-            scores = [pose_score(p, self.threshold) for p in poses]
-            best = max(range(len(boxes)), key=lambda i: scores[i])
-            if scores[best][0] >= self.config.min_joints:
+            counts = [pose_score(p, self.threshold)[0] for p in poses]
+            if self._best_index(poses) is None and self.config.search_refine > 0 and max(counts) >= 2:
+                # A single-person model finds a person only near the middle of its crop, and the
+                # coarse grid can straddle one. Where some crop shows a trace of one (two joints),
+                # look again around the most promising crops; an empty scene costs no second pass.
+                # The most promising by mean confidence, and the best of each crop size, since the
+                # person's size is unknown.
+                means = [pose_score(p, self.threshold)[1] for p in poses]
+                ranked = sorted(range(len(boxes)), key=lambda i: -means[i])
+                top = ranked[: self.config.search_refine]
+                for size in sorted({b.size for b in boxes}):
+                    best_of_size = next(i for i in ranked if boxes[i].size == size)
+                    if best_of_size not in top:
+                        top.append(best_of_size)
+                boxes = [b for i in top for b in neighbour_boxes(boxes[i], w, h)]
+                poses = estimate(boxes)
+            best = self._best_index(poses)
+            if best is not None:
                 # Centre on the joints found, but keep at least the search crop's scale: the joints
                 # found first are often a subset (upper body), whose extent understates the person.
                 refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
                 assert refined is not None
                 return CropBox(refined.cx, refined.cy, max(refined.size, boxes[best].size))
         return None
+
+    def _best_index(self, poses: np.ndarray) -> int | None:
+        """The pose (N, K, 3) with the most joints found, if it has enough to acquire a person."""
+        scores = [pose_score(p, self.threshold) for p in poses]
+        best = max(range(len(poses)), key=lambda i: scores[i])
+        return best if scores[best][0] >= self.config.min_joints else None

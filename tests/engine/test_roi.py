@@ -98,3 +98,50 @@ def test_hysteresis_keeps_a_partly_visible_person_and_remembers_its_size() -> No
     fresh.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
     fresh.update(frame.shape, five)
     assert fresh.state == "lost"
+
+
+def centred_only_pose(box: CropBox, person: tuple[float, float]) -> np.ndarray:
+    """Like a single-person model: a full pose only when the person is near the crop's centre, a
+    trace of one (3 joints) when off-centre but inside, nothing otherwise."""
+    dist = abs(box.cx - person[0]) + abs(box.cy - person[1])
+    found = 14 if dist < box.size / 8 else 3 if dist < box.size / 3 else 0
+    kp = np.zeros((14, 3), np.float32)
+    kp[:, 0] = person[0] + np.linspace(-20, 20, 14)
+    kp[:, 1] = person[1] + np.linspace(-100, 100, 14)
+    kp[:, 2] = 0.05
+    kp[:found, 2] = 0.9
+    return kp
+
+
+@pytest.mark.parametrize(("refine", "found"), [(3, True), (0, False)])
+def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> None:
+    # x = 500 lies between the coarse grid's crop centres (359.5, 639.5 at 720 px; 427.5, 639.5 at
+    # 432 px), too far from each for a full pose; a neighbour a quarter crop away centres it.
+    person = (500.0, 360.0)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    calls: list[int] = []
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([centred_only_pose(b, person) for b in boxes])
+
+    tracker = PersonTracker(TrackerConfig(detector="search", search_refine=refine))
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    box = tracker.propose(frame, estimate)
+    assert len(calls) == (2 if refine else 1)  # the coarse grid, then its neighbourhoods
+    assert (tracker.state == "acquired") == found
+    if found:
+        assert abs(box.cx - person[0]) < box.size / 8
+
+
+def test_an_empty_scene_costs_no_second_pass() -> None:
+    calls: list[int] = []
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([centred_only_pose(b, (-5000.0, -5000.0)) for b in boxes])
+
+    tracker = PersonTracker(TrackerConfig(detector="search"))
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+    assert calls == [len(search_boxes(1280, 720))] and tracker.state == "lost"
