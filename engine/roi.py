@@ -221,7 +221,7 @@ class PersonTracker:
         self._lost_frames = 0
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
-        h, w = frame.shape[:2]
+        w = frame.shape[1]
         kinds = self.config.detector.split("+")
         if "hog" in kinds:
             if self._hog is None:
@@ -232,35 +232,36 @@ class PersonTracker:
                 x0, y0, x1, y1, _ = min(dets, key=lambda d: abs((d[0] + d[2]) / 2 - w / 2))
                 return CropBox.from_xyxy(x0, y0, x1, y1, padding=1.1)
         if "search" in kinds:
-            boxes = search_boxes(w, h)
-            poses = estimate(boxes)
-            counts = [pose_score(p, self.threshold)[0] for p in poses]
-            if self._best_index(poses) is None and self.config.search_refine > 0 and max(counts) >= 2:
-                # A single-person model finds a person only near the middle of its crop, and the
-                # coarse grid can straddle one. Where some crop shows a trace of one (two joints),
-                # look again around the most promising crops; an empty scene costs no second pass.
-                # The most promising by mean confidence, and the best of each crop size, since the
-                # person's size is unknown.
-                means = [pose_score(p, self.threshold)[1] for p in poses]
-                ranked = sorted(range(len(boxes)), key=lambda i: -means[i])
-                top = ranked[: self.config.search_refine]
-                for size in sorted({b.size for b in boxes}):
-                    best_of_size = next(i for i in ranked if boxes[i].size == size)
-                    if best_of_size not in top:
-                        top.append(best_of_size)
-                boxes = [b for i in top for b in neighbour_boxes(boxes[i], w, h)]
-                poses = estimate(boxes)
-            best = self._best_index(poses)
-            if best is not None:
-                # Centre on the joints found, but keep at least the search crop's scale: the joints
-                # found first are often a subset (upper body), whose extent understates the person.
-                refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
-                assert refined is not None
-                return CropBox(refined.cx, refined.cy, max(refined.size, boxes[best].size))
+            return self._search(frame, estimate)
         return None
 
-    def _best_index(self, poses: np.ndarray) -> int | None:
-        """The pose (N, K, 3) with the most joints found, if it has enough to acquire a person."""
+    def _search(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
+        """Find a person with the model itself: a coarse grid of crops, then, where that finds only
+        a trace of someone, the neighbourhoods of its most promising crops."""
+        h, w = frame.shape[:2]
+        boxes = search_boxes(w, h)
+        poses = estimate(boxes)
         scores = [pose_score(p, self.threshold) for p in poses]
-        best = max(range(len(poses)), key=lambda i: scores[i])
-        return best if scores[best][0] >= self.config.min_joints else None
+        found = max(count for count, _ in scores)
+        if self.config.min_joints > found >= 2 and self.config.search_refine > 0:
+            # A single-person model finds a person only near the middle of its crop, and the coarse
+            # grid can straddle one. Look again around the crops with the highest mean confidence
+            # and the best of each size (the person's size is unknown); an empty scene, without
+            # even two joints anywhere, costs no second pass.
+            ranked = sorted(range(len(boxes)), key=lambda i: -scores[i][1])
+            top = ranked[: self.config.search_refine]
+            for size in sorted({b.size for b in boxes}):
+                best_of_size = next(i for i in ranked if boxes[i].size == size)
+                if best_of_size not in top:
+                    top.append(best_of_size)
+            boxes = [b for i in top for b in neighbour_boxes(boxes[i], w, h)]
+            poses = estimate(boxes)
+            scores = [pose_score(p, self.threshold) for p in poses]
+        best = max(range(len(boxes)), key=lambda i: scores[i])
+        if scores[best][0] < self.config.min_joints:
+            return None
+        # Centre on the joints found, but keep at least the search crop's scale: the joints found
+        # first are often a subset (upper body), whose extent understates the person.
+        refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
+        assert refined is not None
+        return CropBox(refined.cx, refined.cy, max(refined.size, boxes[best].size))
