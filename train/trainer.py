@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from engine.checkpoint import read_checkpoint, save_checkpoint
+from engine.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from engine.crop import CropBox, apply_affine, crop_matrix, heatmap_to_input
 from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError, HgposeError
@@ -154,12 +154,11 @@ def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[s
 
 def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> None:
     """Load the weights of checkpoint ``path`` (``init_from``) into a freshly built ``model``."""
-    ck = read_checkpoint(path)
-    source = ModelMetadata.from_json(ck["metadata"])
+    trained, source = load_checkpoint(path)
     if source.config != config.model or source.skeleton != config.data.skeleton:
         raise ConfigError(f"init_from {path} holds {source.skeleton} {source.config}, which is not the "
                           f"configured {config.data.skeleton} {config.model}")
-    model.load_state_dict(ck["state_dict"])
+    model.load_state_dict(trained.state_dict())
 
 
 def _check_resumable(ck: dict[str, Any], path: Path, config: TrainConfig, ctx: dist.DistContext) -> None:
