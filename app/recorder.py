@@ -78,10 +78,6 @@ class Recorder:
         self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton,
                                  angle_min_confidence=angle_min_confidence)
 
-    @property
-    def frames(self) -> int:
-        return (self.writer.frames if self.writer is not None else 0) + len(self._pending)
-
     def _open(self, fps: float) -> None:
         # The JSON time stamps hold the real timing either way.
         self.writer = AtomicVideoWriter(self.video_path, fps, (self.source.width, self.source.height))
