@@ -78,12 +78,17 @@ class PosePipeline:
     def process(self, frame: np.ndarray, frame_index: int = 0, timestamp: float | None = None,
                 smooth: bool = True) -> PoseResult:
         """Pose of the tracked person in a (H, W, 3) uint8 BGR frame."""
+        return self._process(frame, frame_index, timestamp, smooth)
+
+    def _process(self, frame: np.ndarray, frame_index: int, timestamp: float | None, smooth: bool,
+                 acquire_joints: int | None = None) -> PoseResult:
         t0 = time.perf_counter()
         timer = StageTimer()
         search_timer = StageTimer()  # the model search is part of tracking, not of this frame's infer
         with timer.stage("track"):
             before = self.tracker.state
-            box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer))
+            box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer),
+                                       acquire_joints)
         keypoints = self._estimate(frame, [box], timer)[0]
         if self.tracker.state == "acquired" and before != "tracking":
             self.filter.reset()  # a jump to a new place must not be smoothed over
@@ -152,11 +157,7 @@ class PosePipeline:
         result = passes[0]
         if self.tracker.state == "lost":
             config = self.tracker.config
-            self.tracker.config = replace(config, min_joints=min(config.min_joints, config.keep_joints))
-            try:
-                passes.append(self.process(image, frame_index=index, timestamp=0.0, smooth=False))
-            finally:
-                self.tracker.config = config
+            passes.append(self._process(image, index, 0.0, False, min(config.min_joints, config.keep_joints)))
             if passes[-1].state == "acquired":
                 result = passes[-1]  # else nobody anywhere: the search kept the central crop
         if result.state != "lost" and self.tracker.state == "tracking":
@@ -166,4 +167,4 @@ class PosePipeline:
                 result = passes[-1]
         # The still cost every pass.
         timings = {k: sum(r.timings_ms.get(k, 0.0) for r in passes) for k in result.timings_ms}
-        return replace(result, timings_ms=timings, confident=self.tracker.is_confident(result.keypoints))
+        return replace(result, timings_ms=timings)

@@ -180,15 +180,18 @@ class PersonTracker:
     def is_confident(self, keypoints: np.ndarray) -> bool:
         return pose_score(keypoints, self.threshold)[0] >= self.config.min_joints
 
-    def propose(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox:
-        """The crop to use on ``frame``; may run detection or a model search when the person is lost."""
+    def propose(self, frame: np.ndarray, estimate: EstimateFn, acquire_joints: int | None = None) -> CropBox:
+        """The crop to use on ``frame``; may run detection or a model search when the person is lost.
+
+        ``acquire_joints``: joints the search needs to accept a person (default ``min_joints``).
+        """
         h, w = frame.shape[:2]
         if self.state == "init" or self.box is None:
             # The paper's starting point; if nobody is there, the next frame searches.
             self.box, self.state = central_box(w, h), "central"
             return self.box
         if self.state == "lost" and (self._lost_frames - 1) % max(1, self.config.redetect_every) == 0:
-            found = self._acquire(frame, estimate)
+            found = self._acquire(frame, estimate, acquire_joints or self.config.min_joints)
             if found is not None:
                 self.box, self.state = clamp_box(found, w, h), "acquired"
                 self._person_size = self.box.size
@@ -220,7 +223,7 @@ class PersonTracker:
         self.state = "tracking"
         self._lost_frames = 0
 
-    def _acquire(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
+    def _acquire(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
         w = frame.shape[1]
         kinds = self.config.detector.split("+")
         if "hog" in kinds:
@@ -232,10 +235,10 @@ class PersonTracker:
                 x0, y0, x1, y1, _ = min(dets, key=lambda d: abs((d[0] + d[2]) / 2 - w / 2))
                 return CropBox.from_xyxy(x0, y0, x1, y1, padding=1.1)
         if "search" in kinds:
-            return self._search(frame, estimate)
+            return self._search(frame, estimate, min_joints)
         return None
 
-    def _search(self, frame: np.ndarray, estimate: EstimateFn) -> CropBox | None:
+    def _search(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
         """Find a person with the model itself: a coarse grid of crops, then, where that finds only
         a trace of someone, the neighbourhoods of its most promising crops."""
         h, w = frame.shape[:2]
@@ -243,7 +246,7 @@ class PersonTracker:
         poses = estimate(boxes)
         scores = [pose_score(p, self.threshold) for p in poses]
         found = max(count for count, _ in scores)
-        if self.config.min_joints > found >= 2 and self.config.search_refine > 0:
+        if min_joints > found >= 2 and self.config.search_refine > 0:
             # A single-person model finds a person only near the middle of its crop, and the coarse
             # grid can straddle one. Look again around the crops with the highest mean confidence
             # and the best of each size (the person's size is unknown); an empty scene, without
@@ -258,7 +261,7 @@ class PersonTracker:
             poses = estimate(boxes)
             scores = [pose_score(p, self.threshold) for p in poses]
         best = max(range(len(boxes)), key=lambda i: scores[i])
-        if scores[best][0] < self.config.min_joints:
+        if scores[best][0] < min_joints:
             return None
         # Centre on the joints found, but keep at least the search crop's scale: the joints found
         # first are often a subset (upper body), whose extent understates the person.
