@@ -59,7 +59,7 @@ _S = TypeVar("_S", bound="_Source")
 
 
 class _Source:
-    """Sources are context managers: ``close`` frees what opening holds (a video decoder, an image)."""
+    """Sources are context managers: ``close`` frees what opening holds (a video's decoder)."""
 
     def close(self) -> None:
         """Release resources; the source cannot be iterated afterwards. Idempotent."""

@@ -109,6 +109,7 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True) -> Bac
     plan = _plan(Path(model), backend)
     fallbacks: list[str] = []
     for i, (name, path) in enumerate(plan):
+        impl: Backend | None = None
         try:
             impl = _open(name, path)
             if warmup:
@@ -116,6 +117,8 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True) -> Bac
             impl.fallbacks = fallbacks
             return impl
         except Exception as exc:  # any failure of a faster candidate falls back (logged)
+            if impl is not None:
+                impl.close()  # opened but failed its warm-up: free its session, stream or buffers
             if i == len(plan) - 1:
                 raise
             fallbacks.append(f"backend {name} cannot run {path.name} ({exc}); falling back to {plan[i + 1][0]}")
