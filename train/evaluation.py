@@ -7,7 +7,7 @@ is measured against the truth with torso = |L shoulder - R hip| (:func:`train.me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -22,43 +22,47 @@ from train.pack import Pack
 
 def predict_samples(backend: Backend, samples: Sequence[PoseSample], flip: bool = False, batch_size: int = 32,
                     progress: bool = True) -> np.ndarray:
-    """Predict every sample's joints in batches.
+    """Predict every sample's joints in batches, each person cropped from its box.
 
     Returns:
         (N, K, 3) float32: x, y in the sample's image pixels and the backend's confidence.
     """
-    k = backend.metadata.config.num_joints
-    preds = np.empty((len(samples), k, 3), dtype=np.float32)
-    with tqdm(total=len(samples), desc="evaluating", unit="img", disable=not progress) as bar:
-        for start in range(0, len(samples), max(1, batch_size)):
-            batch = samples[start:start + max(1, batch_size)]
-            frames = []
-            for s in batch:
-                image = cv2.imread(str(s.image_path), cv2.IMREAD_COLOR)
-                if image is None:
-                    raise InputError(f"cannot decode image {s.image_path}")
-                frames.append(image)
-            preds[start:start + len(batch)] = backend.estimate(frames, [s.box for s in batch], flip=flip)
-            bar.update(len(batch))
-    return preds
+    def load(start: int, stop: int) -> tuple[list[np.ndarray], list[CropBox]]:
+        frames = []
+        for s in samples[start:stop]:
+            image = cv2.imread(str(s.image_path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise InputError(f"cannot decode image {s.image_path}")
+            frames.append(image)
+        return frames, [s.box for s in samples[start:stop]]
+
+    return _predict(backend, len(samples), load, flip, batch_size, progress)
 
 
 def predict_pack_crops(backend: Backend, pack: Pack, flip: bool = False, batch_size: int = 32,
                        progress: bool = True) -> np.ndarray:
-    """Predict the joints of every person in a pack, each cropped from its own person box (the pack
-    crop's centred square of side ``pack.person_size``: the same protocol on resampled pixels).
+    """Predict the joints of every person in a pack, each cropped from its own person box
+    (:attr:`train.pack.Pack.person_box`: the same protocol on resampled pixels).
 
     Returns:
         (N, K, 3) float32: x, y in pack-crop pixels (the frame of ``pack.joints``) and confidence.
     """
-    centre = (pack.images.shape[1] - 1) / 2
-    box = CropBox(centre, centre, pack.person_size)
-    k = backend.metadata.config.num_joints
-    preds = np.empty((len(pack), k, 3), dtype=np.float32)
+    def load(start: int, stop: int) -> tuple[list[np.ndarray], list[CropBox]]:
+        return list(pack.images[start:stop]), [pack.person_box] * (stop - start)
+
+    return _predict(backend, len(pack), load, flip, batch_size, progress)
+
+
+def _predict(backend: Backend, n: int, load: Callable[[int, int], tuple[list[np.ndarray], list[CropBox]]],
+             flip: bool, batch_size: int, progress: bool) -> np.ndarray:
+    """Run ``backend.estimate`` over people ``0..n`` in batches; ``load(start, stop)`` gives their
+    frames and crop boxes. Returns (n, K, 3) float32 in frame pixels."""
+    preds = np.empty((n, backend.metadata.config.num_joints, 3), dtype=np.float32)
     step = max(1, batch_size)
-    with tqdm(total=len(pack), desc="evaluating", unit="img", disable=not progress) as bar:
-        for start in range(0, len(pack), step):
-            frames = list(pack.images[start:start + step])
-            preds[start:start + len(frames)] = backend.estimate(frames, [box] * len(frames), flip=flip)
-            bar.update(len(frames))
+    with tqdm(total=n, desc="evaluating", unit="img", disable=not progress) as bar:
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            frames, boxes = load(start, stop)
+            preds[start:stop] = backend.estimate(frames, boxes, flip=flip)
+            bar.update(stop - start)
     return preds

@@ -64,6 +64,12 @@ class Pack:
         """Side of the person box in crop pixels."""
         return float(self.info["pack_size"]) / float(self.info["context"])
 
+    @property
+    def person_box(self) -> CropBox:
+        """The person's box in crop pixels: centred, ``person_size`` wide (the evaluation crop)."""
+        centre = (self.images.shape[1] - 1) / 2
+        return CropBox(centre, centre, self.person_size)
+
 
 def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray]:
     image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)

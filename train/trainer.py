@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from engine.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from engine.crop import CropBox, apply_affine, crop_matrix, heatmap_to_input
+from engine.crop import apply_affine, crop_matrix, heatmap_to_input
 from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError, HgposeError
 from engine.metadata import ModelMetadata
@@ -106,8 +106,7 @@ def predict_pack(model: nn.Module, pack: Pack, meta: ModelMetadata, device: torc
 
 def validation_joints(pack: Pack, input_size: int) -> np.ndarray:
     """Ground truth (N, K, 3) of a pack in the same un-augmented input-crop frame as predict_pack."""
-    centre = (pack.images.shape[1] - 1) / 2
-    m = crop_matrix(CropBox(centre, centre, pack.person_size), input_size)
+    m = crop_matrix(pack.person_box, input_size)
     joints = pack.joints.copy()
     joints[..., :2] = apply_affine(m, joints[..., :2])
     return joints
