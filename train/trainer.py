@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from train.data import PackDataset
 from train.metrics import pck
 from train.pack import Pack, concat_packs, read_pack
 from train.run_log import RunLog
+from train.widen import widen_into
 
 
 def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -154,10 +155,14 @@ def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[s
 def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> None:
     """Load the weights of checkpoint ``path`` (``init_from``) into a freshly built ``model``."""
     trained, source = load_checkpoint(path)
-    if source.config != config.model or source.skeleton != config.data.skeleton:
-        raise ConfigError(f"init_from {path} holds {source.skeleton} {source.config}, which is not the "
-                          f"configured {config.data.skeleton} {config.model}")
-    model.load_state_dict(trained.state_dict())
+    # Width may grow (the weights are widened exactly, see train.widen) and the input size may
+    # change (a fully convolutional network's weights do not depend on it); nothing else may.
+    same = replace(source.config, width=config.model.width, input_size=config.model.input_size)
+    if same != config.model or source.config.width > config.model.width or source.skeleton != config.data.skeleton:
+        raise ConfigError(f"init_from {path} holds {source.skeleton} {source.config}, which cannot start the "
+                          f"configured {config.data.skeleton} {config.model} (only a wider model or another "
+                          "input size can)")
+    widen_into(model, trained.state_dict())
 
 
 def _check_resumable(ck: dict[str, Any], path: Path, config: TrainConfig, ctx: dist.DistContext) -> None:

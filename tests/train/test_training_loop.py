@@ -137,3 +137,21 @@ def test_bad_budgets_are_config_errors(tmp_path: Path, packs) -> None:
     for bad in ({"val_every": 0}, {"max_minutes": -1.0}):
         with pytest.raises(ConfigError, match="val_every"):
             tiny_config(tmp_path / "run", train_pack, val_pack, **bad)
+
+
+def test_init_from_a_narrower_model_widens_it(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    narrow = tiny_config(tmp_path / "narrow", train_pack, val_pack, augment={"enabled": False},
+                         model={"width": 16}, optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
+    losses: list[float] = []
+    train(narrow, progress=False, on_step=lambda s, v: losses.append(v))
+
+    wide = tiny_config(tmp_path / "wide", train_pack, val_pack, augment={"enabled": False},
+                       init_from=str(tmp_path / "narrow" / "last.pt"), optim={"epochs": 1, "batch_size": 4, "lr": 1e-4})
+    again: list[float] = []
+    best = train(wide, progress=False, on_step=lambda s, v: again.append(v))
+    # The wide model starts where the narrow one ended (the same function), far below a fresh start.
+    assert abs(again[0] - losses[-1]) < 0.1 * losses[-1], (losses, again)
+    assert again[0] < 0.8 * losses[0], (losses, again)
+    _, meta = load_checkpoint(best)
+    assert meta.config.width == 32

@@ -1,0 +1,67 @@
+"""Start a wider hourglass from a trained narrower one without losing what it learnt (needs torch).
+
+Net2WiderNet-style widening (Chen, Goodfellow and Shlens, "Net2Net", ICLR 2016), in its simplest
+exact form: every channel count in ``engine.model`` is derived from the width, and each of the
+narrow network's channels becomes the *leading* channel of the same name in the wide one. The new
+channels keep their fresh random initialisation, and every weight that reads a new channel into an
+old one is set to zero. The old channels therefore never see the new ones: the wide network computes
+exactly the narrow one's heatmaps (in training and in evaluation mode, since BatchNorm statistics
+are per channel), and training then spends the extra capacity from the narrow model's accuracy
+rather than from scratch. Gradients reach the zeroed weights because the new channels carry signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from engine.errors import ConfigError
+from engine.model import StackedHourglass
+
+
+def widen_into(model: StackedHourglass, narrow: Mapping[str, Tensor]) -> None:
+    """Load the narrower state dict ``narrow`` into the wider ``model`` in place, function-preserving.
+
+    Both must be the same architecture apart from the width (stacks, depth and joints equal); the
+    input size does not enter the weights. Conv weights are (out, in, kh, kw); the narrow tensor
+    fills the leading corner and the block (old outputs, new inputs) is zeroed.
+    """
+    wide = model.state_dict()
+    narrow = _with_identity_skips(narrow, set(wide))
+    for name in set(wide) & set(narrow):  # first, so that a narrower target is named as such
+        source, target = narrow[name], wide[name]
+        if source.dim() != target.dim() or any(s > t for s, t in zip(source.shape, target.shape, strict=True)):
+            raise ConfigError(f"{name}: {tuple(source.shape)} does not fit into {tuple(target.shape)}")
+    if set(wide) != set(narrow):
+        raise ConfigError("the narrower network has other layers (stacks, depth or joints differ)")
+    with torch.no_grad():
+        for name, target in wide.items():
+            source = narrow[name]
+            target[tuple(slice(0, s) for s in source.shape)] = source
+            if target.dim() == 4:
+                target[: source.shape[0], source.shape[1]:] = 0.0
+    model.load_state_dict(wide)
+
+
+def _with_identity_skips(narrow: Mapping[str, Tensor], wide_keys: set[str]) -> dict[str, Tensor]:
+    """``narrow`` with its identity skips written as the 1x1 convolutions the wide network has.
+
+    The stem's channel counts are clamped at 8 (``engine.model``), so a residual whose input and
+    output widths are equal when narrow (skip = identity, no weights) can differ when wide (skip =
+    1x1 conv). An identity matrix with zero bias is that identity, and widens like any weight.
+    """
+    out = dict(narrow)
+    for key in wide_keys - set(narrow):
+        prefix, _, leaf = key.rpartition(".skip.")
+        residual_out = narrow.get(f"{prefix}.conv3.weight")
+        if leaf not in ("weight", "bias") or residual_out is None:
+            continue  # a genuinely different layer: the caller's key check reports it
+        channels = residual_out.shape[0]
+        eye = torch.eye(channels, dtype=residual_out.dtype).reshape(channels, channels, 1, 1)
+        out[key] = eye if leaf == "weight" else torch.zeros(channels, dtype=residual_out.dtype)
+    return out
+
+
+__all__ = ["widen_into"]
