@@ -9,6 +9,7 @@ checkpoint's metadata carries the full training config (``training.config``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -27,6 +28,7 @@ from engine.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from engine.crop import apply_affine, crop_matrix, heatmap_to_input
 from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError, HgposeError
+from engine.interrupts import graceful_stop
 from engine.metadata import ModelMetadata
 from engine.model import StackedHourglass, build_model
 from engine.skeleton import Skeleton, get_skeleton
@@ -291,6 +293,13 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         # alone would leave the rest waiting in DDP's gradient all-reduce.
         return bool(dist.broadcast_object(time.perf_counter() - run_start >= 60 * config.max_minutes, ctx))
 
+    # Ctrl-C (or SIGTERM) stops at the next step boundary, saving last.pt like a budget stop, so an
+    # interrupted run resumes exactly instead of losing its partial epoch; a second Ctrl-C aborts.
+    # Under DDP every rank gets the signal at a different step and would wait for its peers in the
+    # next all-reduce, so there torchrun's own handling stays (the last epoch's last.pt remains).
+    signals = contextlib.ExitStack()
+    stop_requested = (lambda: False) if ctx.enabled else signals.enter_context(graceful_stop(
+        lambda: tqdm.write("stopping after this step, saving last.pt (Ctrl-C again to abort)")))
     try:
         while state.epoch < config.optim.epochs and not stop:
             epoch = state.epoch
@@ -330,7 +339,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 if log is not None:
                     log.step(state.step, value, lr)
                 batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}")
-                if out_of_budget():
+                if out_of_budget() or stop_requested():
                     stop = True
                     break
             batches.close()
@@ -356,9 +365,15 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 dist.barrier(ctx)
             state.history.append(row)
             save_last()
+            stop = stop or stop_requested()  # also when it came during validation
             if progress and ctx.is_main:
                 tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
     finally:
+        signals.close()
         if log is not None:
             log.close()
+    if stop_requested() and state.epoch < config.optim.epochs:
+        if progress and ctx.is_main:
+            tqdm.write(f"stopped at step {state.step}; {last} is saved and the same command resumes from there")
+        raise KeyboardInterrupt
     return out_dir / "best.pt"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,29 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, packs) -> None:
         rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows] == [3, 4, 5, 8]
     assert rows[-1]["val_pck"] != ""
+
+
+def test_ctrl_c_saves_the_partial_epoch_and_the_run_resumes_exactly(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(8)
+    common = {"optim": {"epochs": 2, "batch_size": 2}}  # 4 steps an epoch
+    straight: list[tuple[int, float]] = []
+    train(tiny_config(tmp_path / "a", train_pack, val_pack, **common), progress=False,
+          on_step=lambda s, v: straight.append((s, v)))
+
+    resumed: list[tuple[int, float]] = []
+
+    def ctrl_c_at_step_3(step: int, value: float) -> None:
+        resumed.append((step, value))
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path / "b", train_pack, val_pack, **common), progress=False, on_step=ctrl_c_at_step_3)
+    assert read_checkpoint(tmp_path / "b" / "last.pt")["step"] == 3  # saved mid-epoch, not lost
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    train(tiny_config(tmp_path / "b", train_pack, val_pack, **common), progress=False,
+          on_step=lambda s, v: resumed.append((s, v)))
+    assert resumed == straight  # the interrupted run, resumed, is the uninterrupted one
 
 
 def test_init_from_starts_a_fresh_run_from_trained_weights(tmp_path: Path, packs) -> None:
