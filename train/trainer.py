@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -144,6 +145,13 @@ def _check(config: TrainConfig) -> None:
                           f"{skel.num_joints}")
 
 
+def _leave_ctrl_c_to_the_main_process(_worker_id: int) -> None:
+    """DataLoader worker start-up: ignore SIGINT. A terminal's Ctrl-C reaches every process in the
+    group; a worker that died of it would turn the main process's orderly stop (save last.pt at
+    the next step) into a "worker exited unexpectedly" error. The main process shuts workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _check_pack(pack: Pack, path: str, skeleton: str) -> None:
     if pack.info.get("skeleton") != skeleton:
         raise ConfigError(f"{path} holds {pack.info.get('skeleton')} joints but data.skeleton is {skeleton}")
@@ -223,7 +231,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         raise ConfigError(f"optim.batch_size={batch_size} is larger than the {sampler.num_samples} training "
                           f"crops each of the {ctx.world_size} process(es) gets")
     loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        worker_init_fn=_leave_ctrl_c_to_the_main_process if workers > 0 else None)
     total_steps = steps_per_epoch * config.optim.epochs
 
     model: StackedHourglass = build_model(config.model)

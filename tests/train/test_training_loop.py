@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,31 @@ def test_ctrl_c_saves_the_partial_epoch_and_the_run_resumes_exactly(tmp_path: Pa
     train(tiny_config(tmp_path / "b", train_pack, val_pack, **common), progress=False,
           on_step=lambda s, v: resumed.append((s, v)))
     assert resumed == straight  # the interrupted run, resumed, is the uninterrupted one
+
+
+def test_ctrl_c_from_a_terminal_leaves_the_data_workers_running(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(16)
+    # 8 steps an epoch from 2 worker processes. A terminal's Ctrl-C reaches the workers too: here
+    # they get it twice at step 1, and the main process once at step 6, after the batches
+    # prefetched before step 1 are used up. A worker that died of it would fail the fetch with a
+    # RuntimeError (and a forked worker that kept the main process's handler would print its notice).
+    config = tiny_config(tmp_path / "run", train_pack, val_pack, data={"num_workers": 2},
+                         optim={"epochs": 2, "batch_size": 2})
+
+    def terminal_ctrl_c(step: int, _value: float) -> None:
+        if step == 1:
+            workers = multiprocessing.active_children()
+            assert len(workers) == 2
+            for _ in range(2):
+                for worker in workers:
+                    os.kill(worker.pid, signal.SIGINT)
+                time.sleep(0.2)
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, on_step=terminal_ctrl_c)
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6
 
 
 def test_init_from_starts_a_fresh_run_from_trained_weights(tmp_path: Path, packs) -> None:
