@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CLIP = REPO / "assets" / "media" / "sports2d_walker_720p.mp4"
-BUNDLED_MODEL = REPO / "assets" / "models" / "hg2-w64-128.onnx"
+BUNDLED_MODEL = REPO / "assets" / "models" / "hg2-w128-128.onnx"
 SHARED = REPO.parent / "shared"
 
 

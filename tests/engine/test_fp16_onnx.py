@@ -21,7 +21,7 @@ from engine.decoding import argmax_2d  # noqa: E402
 from engine.export import export_onnx  # noqa: E402
 from engine.metadata import METADATA_KEY, ModelMetadata  # noqa: E402
 
-BUNDLED_ONNX = REPO / "assets" / "models" / "hg2-w64-128.onnx"
+BUNDLED_ONNX = REPO / "assets" / "models" / "hg2-w128-128.onnx"
 FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
 
 
