@@ -36,13 +36,14 @@ def widen_into(model: StackedHourglass, narrow: Mapping[str, Tensor]) -> None:
             raise ConfigError(f"{name}: {tuple(source.shape)} does not fit into {tuple(target.shape)}")
     if set(wide) != set(narrow):
         raise ConfigError("the narrower network has other layers (stacks, depth or joints differ)")
-    with torch.no_grad():
-        for name, target in wide.items():
-            source = narrow[name]
-            target[tuple(slice(0, s) for s in source.shape)] = source
-            if target.dim() == 4:
-                target[: source.shape[0], source.shape[1]:] = 0.0
-    model.load_state_dict(wide)
+    widened = {}
+    for name, fresh in wide.items():
+        source, value = narrow[name], fresh.clone()
+        value[tuple(slice(0, s) for s in source.shape)] = source
+        if value.dim() == 4:
+            value[: source.shape[0], source.shape[1]:] = 0.0
+        widened[name] = value
+    model.load_state_dict(widened)
 
 
 def _with_identity_skips(narrow: Mapping[str, Tensor], wide_keys: set[str]) -> dict[str, Tensor]:
