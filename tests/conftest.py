@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.assets import DEFAULT_CLIP_NAME, DEFAULT_MODEL_NAME
+
 REPO = Path(__file__).resolve().parent.parent
-BUNDLED_CLIP = REPO / "assets" / "media" / "sports2d_walker_720p.mp4"
-BUNDLED_MODEL = REPO / "assets" / "models" / "hg2-w128-128.onnx"
+BUNDLED_CLIP = REPO / "assets" / "media" / DEFAULT_CLIP_NAME
+BUNDLED_MODEL = REPO / "assets" / "models" / DEFAULT_MODEL_NAME  # named once, in engine.assets
 SHARED = REPO.parent / "shared"
 
 

@@ -15,13 +15,14 @@ pytest.importorskip("onnxconverter_common")
 from gpu_fixtures import REPO, clip_frames, frame_boxes  # noqa: E402
 from onnx import TensorProto, numpy_helper  # noqa: E402
 
+from engine.assets import DEFAULT_MODEL_NAME  # noqa: E402
 from engine.backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from engine.crop import normalise_batch, warp_crop  # noqa: E402
 from engine.decoding import argmax_2d  # noqa: E402
 from engine.export import export_onnx  # noqa: E402
 from engine.metadata import METADATA_KEY, ModelMetadata  # noqa: E402
 
-BUNDLED_ONNX = REPO / "assets" / "models" / "hg2-w128-128.onnx"
+BUNDLED_ONNX = REPO / "assets" / "models" / DEFAULT_MODEL_NAME
 FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
 
 
