@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.assets import DEFAULT_CLIP_NAME
 from engine.backends.base import Backend
 from engine.crop import CropBox
 from engine.metadata import HourglassConfig, ModelMetadata
 
 REPO = Path(__file__).resolve().parents[2]
-CLIPS = (REPO / "assets" / "media" / "sports2d_walker_720p.mp4",
-         REPO.parent / "shared" / "media" / "sports2d_walker_720p.mp4")
+CLIPS = (REPO / "assets" / "media" / DEFAULT_CLIP_NAME, REPO.parent / "shared" / "media" / DEFAULT_CLIP_NAME)
 
 
 def clip_frames(count: int = 6, step: int = 15) -> list[np.ndarray]:
