@@ -97,12 +97,17 @@ class TrainConfig:
     # machines lent by the hour. Checked every few steps; the validation and save come on top.
     max_minutes: float = 0.0
     val_every: int = 1  # epochs
+    # Validate and keep (best.pt) an exponential moving average of the weights with this decay, e.g.
+    # 0.999 (a horizon of about 1000 steps); 0 keeps the raw weights. train.weight_average.
+    ema_decay: float = 0.0
     flip_test_val: bool = False
     tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
 
     def __post_init__(self) -> None:
         if self.val_every < 1 or self.max_steps < 0 or self.max_minutes < 0:
             raise ConfigError("val_every must be at least 1, and max_steps and max_minutes not negative")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

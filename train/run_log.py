@@ -17,6 +17,8 @@ from typing import Any
 from engine.atomic import atomic_write_text
 
 CSV_FIELDS = ("epoch", "step", "loss", "lr", "seconds", "val_pck", "val_pck_limbs")
+# Columns a run adds when it averages its weights (ema_decay): the raw weights' figures.
+EMA_FIELDS = ("val_pck_raw", "val_pck_limbs_raw")
 
 
 def tensorboard_available() -> bool:
@@ -47,13 +49,14 @@ class RunLog:
     def epoch(self, history: Sequence[dict[str, float]]) -> None:
         """Rewrite the CSV from ``history`` and send its last row to TensorBoard."""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        fields = CSV_FIELDS + tuple(f for f in EMA_FIELDS if any(f in row for row in history))
+        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(history)
         atomic_write_text(self.csv_path, buf.getvalue())
         if self._writer is not None and history:
             row = history[-1]
-            for key in ("loss", "val_pck", "val_pck_limbs"):
+            for key in ("loss", "val_pck", "val_pck_limbs", *EMA_FIELDS):
                 if key in row:
                     self._writer.add_scalar(f"epoch/{key}", row[key], int(row["step"]))
             self._writer.flush()

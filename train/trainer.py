@@ -1,10 +1,11 @@
 """The training loop: intermediate supervision, checkpoints with exact resume, best-by-PCK.
 
 Runs on one CPU, one GPU, or many GPUs under ``torchrun`` (DDP; see ``train.distributed``).
-Output directory layout: ``last.pt`` (resumable: weights, optimiser and AMP scaler state, epoch,
-step, best PCK, history, RNG), ``best.pt`` (best validation PCK, with the metrics in its metadata),
-``log.csv`` (one row per epoch), ``tensorboard/`` (when the tensorboard package is installed). Every
-checkpoint's metadata carries the full training config (``training.config``).
+Output directory layout: ``last.pt`` (resumable: weights, optimiser and AMP scaler state, weight
+average, epoch, step, best PCK, history, RNG), ``best.pt`` (best validation PCK, with the metrics in
+its metadata; the weight average when ``ema_decay`` is set), ``log.csv`` (one row per epoch),
+``tensorboard/`` (when the tensorboard package is installed). Every checkpoint's metadata carries
+the full training config (``training.config``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from train.data import PackDataset
 from train.metrics import pck
 from train.pack import Pack, concat_packs, read_pack
 from train.run_log import RunLog
+from train.weight_average import WeightAverage
 from train.widen import widen_into
 
 
@@ -264,6 +266,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # Only rank 0 validates and saves, and every rank holds the same weights, so only it averages.
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 and ctx.is_main else None
     opt = _optimiser(model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
     if ck is not None:
@@ -272,6 +276,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         state = TrainState(epoch=ck["epoch"], step=ck["step"], best_pck=ck.get("best_pck", -1.0),
                            history=list(ck.get("history", [])))
         torch.set_rng_state(ck["rng"]["torch"])
+        if average is not None and ck.get("weight_average"):
+            average.load_state_dict(ck["weight_average"])  # absent: averaging starts at this resume
     net = dist.wrap(model, ctx)
     truth = validation_joints(val_pack, config.model.input_size)
     log = RunLog(out_dir, tensorboard=config.tensorboard) if ctx.is_main else None
@@ -284,7 +290,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         save_checkpoint(last, model, meta, optimizer=opt.state_dict(), scaler=scaler.state_dict(),
                         epoch=state.epoch, step=state.step, best_pck=state.best_pck,
                         history=state.history, rng={"torch": torch.get_rng_state()},
-                        world_size=ctx.world_size)
+                        world_size=ctx.world_size,
+                        weight_average=average.state_dict() if average is not None else None)
         assert log is not None
         log.epoch(state.history)
 
@@ -338,6 +345,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                     nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
                 scaler.step(opt)
                 scaler.update()
+                if average is not None:
+                    average.update(model)
                 state.step += 1
                 steps_this_run += 1
                 value = float(loss.detach())
@@ -360,17 +369,23 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 state.epoch += 1
             if epoch_done and (state.epoch % config.val_every == 0 or state.epoch == config.optim.epochs):
                 # Rank 0 validates the whole set on the unwrapped model; the others wait.
+                # With ema_decay the average is the model validated and kept; the raw weights'
+                # figures are logged beside it, so the log shows what the averaging bought.
                 if ctx.is_main:
-                    preds = predict_pack(model, val_pack, meta, device, flip=config.flip_test_val)
+                    kept = average.model if average is not None else model
+                    preds = predict_pack(kept, val_pack, meta, device, flip=config.flip_test_val)
                     res = pck(preds, truth, skel)
                     row.update({"val_pck": res.overall, "val_pck_limbs": res.limbs})
+                    if average is not None:
+                        raw = pck(predict_pack(model, val_pack, meta, device, flip=config.flip_test_val), truth, skel)
+                        row.update({"val_pck_raw": raw.overall, "val_pck_limbs_raw": raw.limbs})
                     if res.overall > state.best_pck:
                         state.best_pck = res.overall
                         best_meta = meta.with_updates(
                             metrics={"val_pck@0.2": res.overall, "val_pck@0.2_limbs": res.limbs,
                                      "epoch": float(state.epoch)},
                             calibration=_calibration(preds, truth, skel))
-                        save_checkpoint(out_dir / "best.pt", model, best_meta)
+                        save_checkpoint(out_dir / "best.pt", kept, best_meta)
                 dist.barrier(ctx)
             state.history.append(row)
             save_last()
