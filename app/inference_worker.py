@@ -212,7 +212,8 @@ class InferenceWorker(QThread):
                 self._stop_recording()  # a recording holds one source
                 return
             if self._recorder is None:
-                self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold)
+                self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold,
+                                          self.pipeline.config.flip_test)
                 self.recording_started.emit(self._recorder.video_path)
             self._recorder.add(packet, result, overlay)
         except Exception as exc:  # HgposeError, OSError, cv2.error: the recording stops, the app goes on

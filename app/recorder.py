@@ -58,12 +58,13 @@ class Recorder:
     """Writes frames of one source; created on the first frame after a start request."""
 
     def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float,
-                 angle_min_confidence: float) -> None:
+                 angle_min_confidence: float, flip_test: bool) -> None:
         """``live_fps``: the rate a live source is being processed at, used when a live recording is
         too short to measure its own (frames are dropped to keep up, so the camera's nominal rate
         would play the video too fast).
         ``angle_min_confidence``: the drawing threshold when the recording starts; angles of joints
-        below it are null in the files, as they are blank on screen."""
+        below it are null in the files, as they are blank on screen.
+        ``flip_test``: whether the flip test is on when the recording starts (the header says so)."""
         info = first.source
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
@@ -75,7 +76,7 @@ class Recorder:
         self.writer: AtomicVideoWriter | None = None
         if not info.spec.live:
             self._open(info.fps)  # a file's own rate: its frames are all processed
-        self.log = AnnotationLog(source=info.header(), model=model_header(backend), skeleton=self.skeleton,
+        self.log = AnnotationLog(source=info.header(), model=model_header(backend, flip_test), skeleton=self.skeleton,
                                  angle_min_confidence=angle_min_confidence)
 
     def _open(self, fps: float) -> None:

@@ -57,10 +57,11 @@ def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-def model_header(backend: Backend) -> dict:
+def model_header(backend: Backend, flip_test: bool) -> dict:
+    """The ``model`` header of an annotation file: which model ran where, and how (``flip_test``)."""
     m = backend.metadata
     return {"name": m.name, "file": backend.model_path.name, "backend": backend.name, "device": backend.device,
-            "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics}
+            "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics, "flip_test": flip_test}
 
 
 def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backend: Backend, out_dir: Path,
@@ -72,7 +73,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
     log = AnnotationLog(
         source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count},
-        model=model_header(backend), skeleton=skeleton, skipped=info.skipped,
+        model=model_header(backend, options.pipeline.flip_test), skeleton=skeleton, skipped=info.skipped,
         angle_min_confidence=options.draw_threshold)
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     writer = None

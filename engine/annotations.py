@@ -8,7 +8,8 @@ JSON (``<stem>.json``, schema ``hgpose.annotations/1``)::
       "created": "2026-11-21T12:00:00Z",
       "source": {"path", "kind": "video|images|image|camera", "width", "height", "fps",
                  "frame_count": <reported by the container>, "frames_decoded": <frames below>},
-      "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics"},
+      "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics",
+                "flip_test"},                # whether each pose averaged the mirrored crop's
       "skeleton": {"name", "joints": [...], "limbs": [[a, b], ...], "angles": [...]},
       "angle_min_confidence": 0.32,     # an angle is null when one of its joints scores below this
       "skipped": [{"file", "reason"}],  # image folders: files that were not images

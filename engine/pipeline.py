@@ -72,8 +72,8 @@ class PosePipeline:
         self.tracker.config = config.tracker
         self.filter = OneEuroFilter(config.smoothing)
 
-    def _estimate(self, frame: np.ndarray, boxes: Sequence[CropBox], timer: StageTimer) -> np.ndarray:
-        return self.backend.estimate([frame] * len(boxes), boxes, flip=self.config.flip_test, timer=timer)
+    def _estimate(self, frame: np.ndarray, boxes: Sequence[CropBox], timer: StageTimer, flip: bool) -> np.ndarray:
+        return self.backend.estimate([frame] * len(boxes), boxes, flip=flip, timer=timer)
 
     def process(self, frame: np.ndarray, frame_index: int = 0, timestamp: float | None = None,
                 smooth: bool = True) -> PoseResult:
@@ -87,9 +87,11 @@ class PosePipeline:
         search_timer = StageTimer()  # the model search is part of tracking, not of this frame's infer
         with timer.stage("track"):
             before = self.tracker.state
-            box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer),
+            # The search only has to tell where someone is, so it skips the flip test: doubling
+            # its many crops would buy nothing the final crop's flip test does not.
+            box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer, flip=False),
                                        acquire_joints)
-        keypoints = self._estimate(frame, [box], timer)[0]
+        keypoints = self._estimate(frame, [box], timer, flip=self.config.flip_test)[0]
         if self.tracker.state == "acquired" and before != "tracking":
             self.filter.reset()  # a jump to a new place must not be smoothed over
         filter_time = timestamp if timestamp is not None else frame_index / 30.0

@@ -36,6 +36,7 @@ def test_bundled_clip_end_to_end(bundled_clip: Path, bundled_model: Path, tmp_pa
     assert doc["source"]["frames_decoded"] == len(doc["frames"]) == decoded == 401
     assert [f["index"] for f in doc["frames"]] == list(range(decoded))
     assert doc["skeleton"]["name"] == "lsp14" and len(doc["skeleton"]["joints"]) == 14
+    assert doc["model"]["flip_test"] is True  # offline annotation flip-tests by default
     assert all(len(f["keypoints"]) == 14 for f in doc["frames"])
     assert abs(doc["frames"][30]["timestamp"] - 1.0) < 1e-6
     # Angles only where all three joints clear the model's calibrated threshold, as on screen.
@@ -80,6 +81,17 @@ def test_image_folder_and_single_image(short_clip: Path, tmp_path: Path, capsys:
     single = json.loads((out / "f1.json").read_text())
     # Stills are independent: the same image gives the same pose alone or inside the folder.
     assert single["frames"][0]["keypoints"] == doc["frames"][1]["keypoints"]
+
+
+def test_no_flip_is_recorded_and_changes_the_poses(short_clip: Path, tmp_path: Path) -> None:
+    docs = {}
+    for flag in ("--flip", "--no-flip"):
+        assert annotate([str(short_clip), "--out", str(tmp_path / flag), "--quiet", flag]) == 0
+        docs[flag] = json.loads((tmp_path / flag / "short.json").read_text())
+    assert docs["--flip"]["model"]["flip_test"] is True
+    assert docs["--no-flip"]["model"]["flip_test"] is False
+    flipped, plain = ([f["keypoints"] for f in docs[k]["frames"]] for k in ("--flip", "--no-flip"))
+    assert len(flipped) == len(plain) == 12 and flipped != plain
 
 
 def bad(argv: list[str], capsys: pytest.CaptureFixture, expect: str) -> None:

@@ -99,3 +99,33 @@ def test_a_still_finds_an_off_centre_person(bundled_model: Path, bundled_clip: P
     assert len(found) >= 4 and x0 <= float(np.median(found[:, 0])) <= x1, found
     assert result.confident == (len(found) >= 7)  # judged by the usual bar, not the search's
     assert result.timings_ms["infer"] > 0
+
+
+class FlipSpy:
+    """Wraps a backend and records each estimate call as (number of crops, flip)."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.calls = backend, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
+
+    def estimate(self, frames, boxes, flip=False, timer=None):
+        self.calls.append((len(boxes), flip))
+        return self.backend.estimate(frames, boxes, flip=flip, timer=timer)
+
+
+def test_the_flip_test_applies_to_the_pose_not_to_the_person_search(bundled_model: Path, bundled_clip: Path) -> None:
+    frame = next(f.image for f in VideoSource(bundled_clip) if f.index == 200)  # off centre: a search
+    with open_backend(bundled_model, "onnxruntime") as backend:
+        spy = FlipSpy(backend)
+        result = PosePipeline(spy, PipelineConfig(flip_test=True)).process_image(frame, 200)  # type: ignore[arg-type]
+        searches = [flip for n, flip in spy.calls if n > 1]
+        poses = [flip for n, flip in spy.calls if n == 1]
+        assert searches and not any(searches), spy.calls
+        assert poses and all(poses), spy.calls
+        # The pose returned is the flip-tested estimate on its crop.
+        expected = backend.estimate([frame], [result.box], flip=True)[0]
+        unflipped = backend.estimate([frame], [result.box], flip=False)[0]
+    np.testing.assert_array_equal(result.keypoints, expected)
+    assert not np.array_equal(expected, unflipped)
