@@ -19,7 +19,8 @@ from train.trainer import TIME_CHECK_EVERY
 @pytest.mark.slow
 def test_torchrun_two_processes(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(8)
-    config = write_tiny_toml(tmp_path / "ddp.toml", train_pack, val_pack, optim="epochs = 8")
+    # With weight averaging, which rank 0 alone keeps (every rank holds the same weights).
+    config = write_tiny_toml(tmp_path / "ddp.toml", train_pack, val_pack, extra="ema_decay = 0.9", optim="epochs = 8")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
               "-m", "train.commands.train", "--config", str(config), "--quiet"]
@@ -46,5 +47,7 @@ def test_torchrun_two_processes(tmp_path: Path, packs) -> None:
     assert [int(r["step"]) for r in rows] == [1, 2, 4, 6, 8, 10, 11, 12, 14, 16]
     # Validated at each epoch's end, not after the partial epochs.
     assert [r["val_pck"] != "" for r in rows] == [int(r["step"]) % 2 == 0 for r in rows]
+    assert [r["val_pck_raw"] != "" for r in rows] == [int(r["step"]) % 2 == 0 for r in rows]
+    assert last["weight_average"]["updates"] == 16  # carried across both stops
     _, meta = load_checkpoint(tmp_path / "run" / "best.pt")  # plain weights: no DDP "module." prefix
     assert 0.0 <= meta.metrics["val_pck@0.2"] <= 1.0
