@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     # On by default: offline annotation wants the better pose (+0.03 PCK@0.2 on LSPET) more than the
     # speed (one more crop a frame; the person search is not flipped).
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="flip test: average each pose with the mirrored crop's (default: on; --no-flip is "
-                        "about twice as fast on the CPU)")
+                   help="flip test: average each pose with the mirrored crop's (default: on; --no-flip "
+                        "saves one crop a frame)")
     p.add_argument("--no-smooth", action="store_true", help="disable One Euro smoothing on videos")
     p.add_argument("--threshold", type=float, default=None,
                    help="confidence below which joints are not drawn (default: the model's calibrated threshold)")
