@@ -41,6 +41,7 @@ from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.metrics import pck
 from train.pack import Pack, concat_packs, read_pack
+from train.run_lock import run_dir_lock
 from train.run_log import RunLog
 from train.weight_average import WeightAverage
 from train.widen import widen_into
@@ -203,7 +204,8 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True,
     _check(config)
     ctx = dist.init(config.device)
     try:
-        return _train(config, ctx, resume, progress, on_step)
+        with run_dir_lock(Path(config.out_dir), ctx):
+            return _train(config, ctx, resume, progress, on_step)
     finally:
         dist.cleanup(ctx)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,27 @@ def test_train_bad_input_is_one_line(extra_args: list[str], toml_extra: str, mes
     assert err.startswith("hgpose train: error: ") and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_second_run_on_the_same_out_dir_is_refused(tmp_path: Path, packs,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    train_pack, val_pack = packs(2)
+    config = _toml(tmp_path / "c.toml", train_pack, val_pack, "")
+    run = tmp_path / "run"
+    run.mkdir()
+    # Another run holds the directory (a second open file description conflicts even in this process).
+    with open(run / ".lock", "a+") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rc = main(["--config", str(config), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == ConfigError.exit_code
+        assert err.startswith("hgpose train: error: another training run is using") and err.count("\n") == 1, err
+        assert not (run / "last.pt").exists()  # nothing of the other run's was touched
+    # Once the other run is gone, the directory is free again, and released after this run too.
+    assert main(["--config", str(config), "--quiet"]) == 0
+    assert (run / "last.pt").is_file()
+    with open(run / ".lock", "a+") as again:
+        fcntl.flock(again.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
