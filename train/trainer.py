@@ -200,6 +200,9 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True,
         resume: continue from ``last.pt`` when it exists (exactly: same batches, same augmentation,
             same optimiser state), else start afresh.
         on_step: called on every rank after each optimiser step with (global step, loss).
+
+    Raises:
+        ConfigError: a bad config, or another run is using ``out_dir`` (train.run_lock).
     """
     _check(config)
     ctx = dist.init(config.device)
