@@ -4,7 +4,9 @@ of the raw weights when ``ema_decay`` is set.
 Small-batch training (batch 32 on a CPU) ends each step somewhere in the noise around the minimum;
 the running average of the last few thousand steps sits nearer its centre, and costs one ``lerp``
 per tensor per step. BatchNorm running statistics are averaged like the weights, so the averaged
-model is usable as it stands (no re-estimation pass).
+model is usable as it stands (no re-estimation pass). ``torch.optim.swa_utils.AveragedModel`` does
+the averaging too, but it has no warm-up of the decay and wraps the model (``module.`` keys, an
+``n_averaged`` buffer), where ``best.pt`` must hold a plain ``StackedHourglass`` state dict.
 """
 
 from __future__ import annotations
