@@ -34,6 +34,11 @@ class WeightAverage(Generic[M]):
         self.decay = decay
         self.updates = 0
         self.model: M = copy.deepcopy(model).eval().requires_grad_(False)
+        # The averaged model's tensors never move, so its float/count split is fixed: work out once.
+        state = self.model.state_dict()
+        self._float_keys = [k for k, v in state.items() if v.is_floating_point()]
+        self._floats = [state[k] for k in self._float_keys]
+        self._counts = {k: v for k, v in state.items() if not v.is_floating_point()}
 
     def current_decay(self) -> float:
         """The decay the next :meth:`update` applies."""
@@ -42,13 +47,10 @@ class WeightAverage(Generic[M]):
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Move the average toward ``model``'s current weights (same architecture, same device)."""
-        d = self.current_decay()
-        ours, theirs = self.model.state_dict(), model.state_dict()
-        floats = [k for k, v in ours.items() if v.is_floating_point()]
-        torch._foreach_lerp_([ours[k] for k in floats], [theirs[k].detach() for k in floats], 1.0 - d)
-        for key, value in ours.items():
-            if not value.is_floating_point():  # BatchNorm's num_batches_tracked: a count, not averaged
-                value.copy_(theirs[key])
+        theirs = model.state_dict()  # detached views of the live tensors
+        torch._foreach_lerp_(self._floats, [theirs[k] for k in self._float_keys], 1.0 - self.current_decay())
+        for key, value in self._counts.items():  # BatchNorm's num_batches_tracked: a count, not averaged
+            value.copy_(theirs[key])
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
