@@ -38,6 +38,10 @@ class DataConfig:
     skeleton: str = "lsp14"
     sigma: float = 1.0
     num_workers: int = -1  # -1: 0 on CPU (augmentation is cheap next to the model), 4 on CUDA
+    # Weight of the distillation loss against the label loss: heatmaps of the packs' teacher
+    # keypoints (``hgpose prepare --teachers``), each joint weighted by the teacher's score.
+    # 0 trains on the labels alone; packs without teachers add nothing.
+    distill_weight: float = 0.0
 
 
 OPTIMISERS = ("adam", "rmsprop")
@@ -108,6 +112,8 @@ class TrainConfig:
             raise ConfigError("val_every must be at least 1, and max_steps and max_minutes not negative")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if not self.data.distill_weight >= 0.0:
+            raise ConfigError(f"data.distill_weight must be 0 or more, got {self.data.distill_weight}")
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -18,12 +18,17 @@ class PackDataset(Dataset):
     """Items: input (3, S, S) float32, target heatmaps (K, S/4, S/4), joint weights (K,), and
     joints (K, 3) in input pixels.
 
+    With ``distill_weight > 0`` and a pack holding teacher keypoints, the targets are
+    (2, K, S/4, S/4) and the weights (2, K): the labels' and the teacher's, the teacher's weights
+    being its scores times ``distill_weight`` (see :func:`train.trainer.heatmap_loss`).
+
     Randomness comes from a generator seeded by (seed, epoch, index), so a resumed run sees exactly
     the same augmentations as an uninterrupted one, with any number of workers.
     """
 
     def __init__(self, pack: Pack, input_size: int, heatmap_size: int, augment_config: AugmentConfig,
-                 normalisation: Normalisation, sigma: float = 1.0, seed: int = 0) -> None:
+                 normalisation: Normalisation, sigma: float = 1.0, seed: int = 0,
+                 distill_weight: float = 0.0) -> None:
         self.pack = pack
         self.input_size = input_size
         self.heatmap_size = heatmap_size
@@ -33,6 +38,7 @@ class PackDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.flip_perm = get_skeleton(pack.info["skeleton"]).flip_permutation()
+        self.distill_weight = distill_weight if pack.teacher is not None else 0.0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -44,9 +50,24 @@ class PackDataset(Dataset):
         """``item``: an index (augmented as in :meth:`set_epoch`'s epoch) or an (epoch, index) pair."""
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         rng = np.random.default_rng((self.seed, epoch, index))
-        crop, joints = augment(self.pack.images[index], self.pack.joints[index], self.pack.person_size,
-                               self.input_size, self.flip_perm, self.augment_config, rng)
-        heat, weights = gaussian_heatmaps(joints, self.input_size, self.heatmap_size, self.sigma)
+        points, perm = self.pack.joints[index], self.flip_perm
+        if self.distill_weight > 0:
+            # The teacher's keypoints ride along as K more joints, so one random view (and one
+            # left/right swap on a mirror) applies to both sets.
+            assert self.pack.teacher is not None
+            k = len(perm)
+            points = np.concatenate([points, self.pack.teacher[index]])
+            perm = (*perm, *(k + p for p in perm))
+        crop, joints = augment(self.pack.images[index], points, self.pack.person_size,
+                               self.input_size, perm, self.augment_config, rng)
         x = normalise_batch(crop[None], self.norm)[0]
+        if self.distill_weight > 0:
+            labels, teacher = joints[:k], joints[k:]
+            heat_l, w_l = gaussian_heatmaps(labels, self.input_size, self.heatmap_size, self.sigma)
+            heat_t, w_t = gaussian_heatmaps(teacher, self.input_size, self.heatmap_size, self.sigma)
+            w_t *= teacher[:, 2] * self.distill_weight
+            return (torch.from_numpy(x), torch.from_numpy(np.stack([heat_l, heat_t])),
+                    torch.from_numpy(np.stack([w_l, w_t])), torch.from_numpy(labels))
+        heat, weights = gaussian_heatmaps(joints, self.input_size, self.heatmap_size, self.sigma)
         return (torch.from_numpy(x), torch.from_numpy(heat), torch.from_numpy(weights),
                 torch.from_numpy(joints))

@@ -50,3 +50,51 @@ def pck(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: floa
     limbs = float(hits[limb_idx].sum() / max(counts[limb_idx].sum(), 1))
     return PCKResult(threshold, tuple(float(x) for x in per_joint), overall, limbs,
                      tuple(int(c) for c in counts))
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    """How many people come out mirrored (left and right swapped) among those where it shows."""
+
+    mirrored: int
+    eligible: int
+
+    @property
+    def share(self) -> float:
+        return self.mirrored / max(self.eligible, 1)
+
+
+def mirrored_people(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apart: float = 0.2,
+                    margin: float = 0.1, torso: tuple[str, str] = LSP_TORSO,
+                    exclude: tuple[str, ...] = LSP_HEAD_JOINTS) -> MirrorResult:
+    """People whose prediction fits the left/right-swapped truth better than the truth.
+
+    Args:
+        pred: (N, K, 2+) predictions; truth: (N, K, 3) labels in the same frame.
+        apart: a person is eligible when its labelled left/right limb joints lie on average at least
+            this far (in torso units) from their partners: side views, where left and right
+            coincide, cannot show a mirror.
+        margin: mirrored when the mean distance to the swapped truth is smaller by this much (torso units).
+
+    Only limb joints whose partner is labelled too count; people without a labelled torso are skipped.
+    """
+    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
+    perm = np.array(skeleton.flip_permutation())
+    limbs = np.array([i for i, n in enumerate(skeleton.joints) if n not in exclude and perm[i] != i])
+    lab = truth[..., 2] > 0
+    torso_len = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
+    use = lab[:, limbs] & lab[:, perm[limbs]]
+    n = use.sum(axis=1)
+    scale = np.where(torso_len > 1e-6, torso_len, np.nan)[:, None]
+
+    def mean(d: np.ndarray) -> np.ndarray:
+        return np.where(use, d, 0.0).sum(axis=1) / np.maximum(n, 1)
+
+    swapped = truth[:, perm]
+    spread = mean(np.linalg.norm(truth[:, limbs, :2] - swapped[:, limbs, :2], axis=2) / scale)
+    d_given = mean(np.linalg.norm(pred[:, limbs, :2] - truth[:, limbs, :2], axis=2) / scale)
+    d_swapped = mean(np.linalg.norm(pred[:, limbs, :2] - swapped[:, limbs, :2], axis=2) / scale)
+    with np.errstate(invalid="ignore"):
+        eligible = lab[:, a] & lab[:, b] & (n >= 2) & (spread >= apart)
+        mirrored = eligible & (d_swapped + margin < d_given)
+    return MirrorResult(int(mirrored.sum()), int(eligible.sum()))

@@ -33,9 +33,12 @@ PACK_FORMAT = 1
 class PackSpec:
     """How crops are cut: side in pixels, context around the person box, JPEG quality."""
 
-    pack_size: int = 160
+    # LSPET people are about 150 px tall (person box median 148 px): 224 px at context 1.5 keeps
+    # them at their native size, and quality 95 keeps the fine detail (a face, a shoe's toe) that
+    # tells front from back. The earlier 160 px / quality 78 stored them at 72 % and blurred them.
+    pack_size: int = 224
     context: float = 1.5
-    jpeg_quality: int = 78
+    jpeg_quality: int = 95
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Pack:
     Attributes:
         images: (N, P, P, 3) uint8 BGR crops.
         joints: (N, K, 3) float32 in crop pixels, third column 1 for labelled joints.
+        teacher: (N, K, 3) float32 soft targets in crop pixels, third column their weight (0: none),
+            or None for a pack made without teachers (``hgpose prepare --teachers``).
         boxes: (N, 4) float32 source person boxes (cx, cy, size, rotation) in image pixels.
         names: N source image names.
         info: the pack's header (spec, skeleton, source).
@@ -55,6 +60,7 @@ class Pack:
     boxes: np.ndarray
     names: tuple[str, ...]
     info: dict
+    teacher: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,7 +77,15 @@ class Pack:
         return CropBox(centre, centre, self.person_size)
 
 
-def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray]:
+def _to_crop(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(K, 3) image-pixel points with a weight column -> crop pixels; unweighted points zeroed."""
+    out = points.astype(np.float32, copy=True)
+    out[:, :2] = apply_affine(matrix, np.nan_to_num(points[:, :2]))
+    out[out[:, 2] <= 0, :2] = 0.0
+    return out
+
+
+def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray, np.ndarray | None]:
     image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot decode image {sample.image_path}")
@@ -81,13 +95,13 @@ def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray]:
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality])
     if not ok:
         raise InputError(f"cannot encode a crop of {sample.image_path}")
-    joints = sample.joints.copy()
-    joints[:, :2] = apply_affine(crop_matrix(box, spec.pack_size), joints[:, :2])
-    joints[joints[:, 2] <= 0, :2] = 0.0
-    return buf.tobytes(), joints
+    m = crop_matrix(box, spec.pack_size)
+    teacher = None if sample.teacher is None else _to_crop(sample.teacher, m)
+    return buf.tobytes(), _to_crop(sample.joints, m), teacher
 
 
-def _encoded(samples: Sequence[PoseSample], spec: PackSpec, workers: int) -> Iterator[tuple[bytes, np.ndarray]]:
+def _encoded(samples: Sequence[PoseSample], spec: PackSpec,
+             workers: int) -> Iterator[tuple[bytes, np.ndarray, np.ndarray | None]]:
     """``_encode`` over ``samples`` in order, in ``workers`` processes (JPEG decode dominates)."""
     if workers <= 1:
         yield from (_encode(s, spec) for s in samples)
@@ -97,24 +111,31 @@ def _encoded(samples: Sequence[PoseSample], spec: PackSpec, workers: int) -> Ite
 
 
 def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skeleton: str,
-               source: str, progress: bool = True, workers: int = 1) -> Path:
-    """Crop, encode (in ``workers`` processes) and write ``samples`` to ``out`` atomically; returns ``out``."""
+               source: str, progress: bool = True, workers: int = 1, extra_info: dict | None = None) -> Path:
+    """Crop, encode (in ``workers`` processes) and write ``samples`` to ``out`` atomically; returns ``out``.
+
+    Samples' teacher keypoints are packed (as ``teacher``) when every sample has them.
+    ``extra_info`` goes into the header (e.g. what label cleaning did).
+    """
     if not samples:
         raise InputError(f"no samples to pack into {Path(out).name}")
-    blobs, joints = [], []
-    for blob, j in tqdm(_encoded(samples, spec, workers), total=len(samples), desc=f"packing {Path(out).name}",
-                        unit="img", disable=not progress):
+    blobs, joints, teachers = [], [], []
+    for blob, j, t in tqdm(_encoded(samples, spec, workers), total=len(samples), desc=f"packing {Path(out).name}",
+                           unit="img", disable=not progress):
         blobs.append(np.frombuffer(blob, dtype=np.uint8))
         joints.append(j)
+        teachers.append(t)
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
     info = {"format": PACK_FORMAT, "pack_size": spec.pack_size, "context": spec.context,
-            "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs)}
+            "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs),
+            **(extra_info or {})}
     boxes = np.array([[s.box.cx, s.box.cy, s.box.size, s.box.rotation] for s in samples], dtype=np.float32)
+    optional = {} if any(t is None for t in teachers) else {"teacher": np.stack(teachers)}
     with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, jpeg=np.concatenate(blobs), offsets=offsets, joints=np.stack(joints),
                  boxes=boxes, names=np.array([s.image_path.name for s in samples]),
-                 info=np.array(json.dumps(info)))
+                 info=np.array(json.dumps(info)), **optional)
     return Path(out)
 
 
@@ -128,6 +149,7 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
             info = json.loads(str(z["info"]))
             jpeg, offsets = z["jpeg"], z["offsets"]
             joints, boxes, names = z["joints"], z["boxes"], tuple(str(n) for n in z["names"])
+            teacher = z["teacher"].astype(np.float32) if "teacher" in z.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path} is not a valid hgpose pack ({exc})") from None
     if info.get("format") != PACK_FORMAT:
@@ -139,7 +161,10 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
         if img is None or img.shape != (p, p, 3):
             raise InputError(f"{path}: crop {i} is corrupt")
         images[i] = img
-    return Pack(images=images, joints=joints.astype(np.float32), boxes=boxes, names=names, info=info)
+    if teacher is not None and teacher.shape != joints.shape:
+        raise InputError(f"{path}: teacher targets {teacher.shape} do not match the joints {joints.shape}")
+    return Pack(images=images, joints=joints.astype(np.float32), boxes=boxes, names=names, info=info,
+                teacher=teacher)
 
 
 def concat_packs(packs: Sequence[Pack], names: Sequence[str]) -> Pack:
@@ -157,9 +182,12 @@ def concat_packs(packs: Sequence[Pack], names: Sequence[str]) -> Pack:
                 raise InputError(f"{name} has {key} {pack.info.get(key)} but {names[0]} has {first.get(key)}; "
                                  "packs trained on together must match (re-run `hgpose prepare` alike)")
     info = {**first, "source": " + ".join(str(p.info.get("source", n)) for p, n in zip(packs, names, strict=True))}
+    # A pack without teachers contributes no soft targets (weight 0), so packs with and without mix.
+    teacher = None if all(p.teacher is None for p in packs) else np.concatenate(
+        [p.teacher if p.teacher is not None else np.zeros_like(p.joints) for p in packs])
     return Pack(images=np.concatenate([p.images for p in packs]), joints=np.concatenate([p.joints for p in packs]),
                 boxes=np.concatenate([p.boxes for p in packs]), names=tuple(n for p in packs for n in p.names),
-                info=info)
+                info=info, teacher=teacher)
 
 
 def default_workers() -> int:

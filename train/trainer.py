@@ -48,9 +48,17 @@ from train.widen import widen_into
 
 
 def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """MSE summed over stacks (intermediate supervision); unlabelled joints masked by ``weights`` (N, K)."""
-    w = weights[:, :, None, None]
-    return sum(((out.float() - target) ** 2 * w).mean() for out in outputs)  # type: ignore[return-value]
+    """MSE summed over stacks (intermediate supervision); unlabelled joints masked by ``weights``.
+
+    ``target`` (N, K, H, W) with ``weights`` (N, K), or (N, T, K, H, W) with (N, T, K): T target
+    sets (labels, teacher keypoints) whose weighted losses add up, each against the same output.
+    """
+    if target.dim() == 4:
+        target, weights = target[:, None], weights[:, None]
+    w = weights[..., None, None]
+    # mean over (N, K, H, W) per set, then the sets' sum: with one set exactly the plain masked MSE.
+    return sum(((out.float()[:, None] - target) ** 2 * w).mean(dim=(0, 2, 3, 4)).sum()
+               for out in outputs)  # type: ignore[return-value]
 
 
 def seed_everything(seed: int) -> None:
@@ -228,8 +236,12 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     val_pack = read_pack(Path(config.data.val_pack), progress=progress and ctx.is_main)
     _check_pack(train_pack, config.data.train_pack, skel.name)
     _check_pack(val_pack, config.data.val_pack, skel.name)
+    if config.data.distill_weight > 0 and train_pack.teacher is None:
+        raise ConfigError(f"data.distill_weight is {config.data.distill_weight} but {config.data.train_pack} holds no "
+                          "teacher keypoints (make it with `hgpose prepare --teachers ...`)")
     ds = PackDataset(train_pack, config.model.input_size, config.model.heatmap_size, config.augment,
-                     meta.normalisation, sigma=config.data.sigma, seed=config.seed)
+                     meta.normalisation, sigma=config.data.sigma, seed=config.seed,
+                     distill_weight=config.data.distill_weight)
     workers = config.data.num_workers if config.data.num_workers >= 0 else (4 if device.type == "cuda" else 0)
     sampler = dist.EpochSampler(ds, ctx, seed=config.seed)
     batch_size = config.optim.batch_size

@@ -2,8 +2,8 @@
 
 Runs the model through the same backends as ``annotate`` and the app (ONNX Runtime, torch, TensorRT),
 cropping each person from its ground-truth box. Prints the per-joint table, then
-``PCK@0.2-limbs VALUE`` (12 limb joints) and, as the last line, ``PCK@0.2 VALUE`` (all 14 joints);
-values are fractions in [0, 1].
+``mirrored`` (the share of people predicted with left and right swapped), ``PCK@0.2-limbs VALUE``
+(12 limb joints) and, as the last line, ``PCK@0.2 VALUE`` (all 14 joints); values are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threshold", type=float, default=0.2, help="PCK threshold as a fraction of the torso")
+    p.add_argument("--clean-labels", type=Path, metavar="TEACHERS",
+                   help="with --root: score against labels cleaned with this teacher file (mirrored left/right "
+                        "labels swapped back, as `hgpose prepare --teachers` does for training)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -51,13 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.skeleton import LSP14
         from train.datasets.lsp import load_lsp, parse_image_range
         from train.evaluation import predict_pack_crops, predict_samples
-        from train.metrics import pck
+        from train.metrics import mirrored_people, pck
         from train.pack import read_pack
 
         if args.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
         if args.pack is not None and args.image_range:
             raise ConfigError("--range applies to --root; a pack holds its own split")
+        if args.pack is not None and args.clean_labels is not None:
+            raise ConfigError("--clean-labels applies to --root (it matches teachers to image names)")
         # The data is checked before the model is loaded: a typo in --root or --pack fails fast.
         if args.pack is not None:
             pack = read_pack(args.pack, progress=not args.quiet)
@@ -70,6 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not samples:
                 raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
             source, truth = args.root, np.stack([s.joints for s in samples])
+            if args.clean_labels is not None:
+                from train.label_cleaning import find_mirrored, swap_mirrored
+                from train.teachers import load_teachers
+
+                teachers = load_teachers(args.clean_labels).select([s.image_path.name for s in samples])
+                found = find_mirrored(truth, teachers.movenet, teachers.blazepose)
+                truth = swap_mirrored(truth, found)
+                print(f"cleaned labels: {found.summary()}", file=sys.stderr)
         with open_backend(args.model or default_model_path(), args.backend) as backend:
             check_compatible(backend.metadata, skeleton=LSP14.name)
             print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
@@ -85,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'joint':<12} PCK@{t}  labelled")
         for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):
             print(f"{name:<12} {value:.4f}  {count}")
+        mirror = mirrored_people(preds, truth, LSP14)
+        print(f"mirrored {mirror.share:.4f} ({mirror.mirrored} of {mirror.eligible} people whose left and right "
+              "are apart)")
         print(f"PCK@{t}-limbs {res.limbs:.4f}")
         print(f"PCK@{t} {res.overall:.4f}")
         return 0

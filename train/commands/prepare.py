@@ -16,6 +16,7 @@ from engine.errors import ConfigError, InputError
 from train.datasets.base import PoseSample, hold_out
 from train.datasets.mapping import convert_samples, joint_map
 from train.pack import PackSpec, default_workers, write_pack
+from train.teachers import CLEAN_MODES
 
 # Native joint set of each dataset, and the usual (train, validation) image ranges of the LSP layouts.
 NATIVE_SKELETON = {"lspet": "lsp14", "lsp": "lsp14", "mpii": "mpii16", "coco": "coco17"}
@@ -44,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skeleton", default="lsp14",
                    help="joint set of the packs: lsp14 (maps MPII/COCO joints, see train.datasets.mapping) "
                         "or 'native' (mpii16, coco17)")
+    teach = p.add_argument_group("teachers (LSP / LSPET)")
+    teach.add_argument("--teachers", type=Path,
+                       help="teacher keypoints of the dataset's images (e.g. ../shared/teachers/lspet_teachers.npz): "
+                            "cleans mirrored labels and packs MoveNet's keypoints as distillation targets "
+                            "(training split only; validation stays as labelled)")
+    teach.add_argument("--clean", choices=CLEAN_MODES, default="swap",
+                       help="with --teachers: swap mirrored left/right labels back, drop those people, or off")
+    teach.add_argument("--distill-min-score", type=float, default=0.3,
+                       help="with --teachers: MoveNet score below which a keypoint is no target")
     p.add_argument("--out-dir", type=Path, default=Path("data"))
     p.add_argument("--pack-size", type=int, default=PackSpec.pack_size)
     p.add_argument("--context", type=float, default=PackSpec.context)
@@ -102,11 +112,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         native = NATIVE_SKELETON[args.dataset]
         target = native if args.skeleton == "native" else args.skeleton
         joint_map(native, target)  # an impossible mapping fails before any file is read
+        if args.teachers is not None and args.dataset not in LSP_RANGES:
+            raise ConfigError("--teachers is for LSP-layout datasets (lsp, lspet), whose images it names")
+        teachers = None
+        if args.teachers is not None:
+            from train.teachers import load_teachers
+            teachers = load_teachers(args.teachers)  # a bad file fails before any image is read
         train, val, source = _lsp_splits(args) if args.dataset in LSP_RANGES else _annotated_splits(args)
+        extra: dict = {}
+        if teachers is not None:
+            from train.teachers import apply_teachers
+            names = [s.image_path.name for s in train]
+            train, found = apply_teachers(train, teachers, args.clean, args.distill_min_score)
+            mirrored = [n for n, bad in zip(names, found.people, strict=True) if bad]
+            extra = {"teachers": args.teachers.name, "label_cleaning": args.clean, "mirrored": mirrored,
+                     "distill_min_score": args.distill_min_score}
+            print(f"label cleaning ({args.clean}): {found.summary()}")
         for split, samples in (("train", train), ("val", val)):
             samples = convert_samples(samples, native, target)
             out = write_pack(samples, args.out_dir / f"{args.dataset}-{split}.npz", spec, skeleton=target,
-                             source=source, workers=args.workers)
+                             source=source, workers=args.workers, extra_info=extra if split == "train" else None)
             print(f"{out}: {len(samples)} people, {target}, {out.stat().st_size / 1e6:.1f} MB")
         return 0
 

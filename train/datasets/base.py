@@ -21,11 +21,14 @@ class PoseSample:
         image_path: the image file.
         joints: (K, 3) float32 in image pixels: x, y, and 1 where the joint is labelled (0: unlabelled).
         box: the person crop (centre and side in image pixels).
+        teacher: optional (K, 3) float32 soft target in image pixels (a teacher model's keypoints,
+            :func:`train.teachers.distillation_keypoints`), third column its weight (0: none).
     """
 
     image_path: Path
     joints: np.ndarray
     box: CropBox
+    teacher: np.ndarray | None = None
 
 
 # Padding of the joints' bounding box that makes the single-person crop (standard protocol).
