@@ -50,7 +50,7 @@ class CleaningResult:
     @property
     def people(self) -> np.ndarray:
         """(N,) bool: people with any group mirrored."""
-        return self.mirrored.any(axis=1)
+        return np.asarray(self.mirrored.any(axis=1))
 
     def summary(self) -> str:
         arms, legs = self.mirrored[:, 0], self.mirrored[:, 1]

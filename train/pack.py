@@ -131,11 +131,13 @@ def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skel
             "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs),
             **(extra_info or {})}
     boxes = np.array([[s.box.cx, s.box.cy, s.box.size, s.box.rotation] for s in samples], dtype=np.float32)
-    optional = {} if any(t is None for t in teachers) else {"teacher": np.stack(teachers)}
+    arrays = {"jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
+              "names": np.array([s.image_path.name for s in samples]), "info": np.array(json.dumps(info))}
+    present = [t for t in teachers if t is not None]
+    if len(present) == len(teachers):
+        arrays["teacher"] = np.stack(present)
     with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, jpeg=np.concatenate(blobs), offsets=offsets, joints=np.stack(joints),
-                 boxes=boxes, names=np.array([s.image_path.name for s in samples]),
-                 info=np.array(json.dumps(info)), **optional)
+        np.savez(fh, **arrays)
     return Path(out)
 
 
