@@ -131,13 +131,13 @@ def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skel
             "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs),
             **(extra_info or {})}
     boxes = np.array([[s.box.cx, s.box.cy, s.box.size, s.box.rotation] for s in samples], dtype=np.float32)
-    arrays = {"jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
+    arrays: dict[str, np.ndarray] = {"jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
               "names": np.array([s.image_path.name for s in samples]), "info": np.array(json.dumps(info))}
     present = [t for t in teachers if t is not None]
     if len(present) == len(teachers):
         arrays["teacher"] = np.stack(present)
     with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types every **kwarg as allow_pickle
     return Path(out)
 
 
