@@ -30,7 +30,7 @@ def _sibling(path: Path, suffix: str) -> Path | None:
 
 def tensorrt_available() -> bool:
     """True when a usable TensorRT runtime (not just its type stubs, recent enough) and torch CUDA exist."""
-    from engine.tensorrt_support import unavailable_reason
+    from engine.gpu.tensorrt_support import unavailable_reason
 
     return unavailable_reason() is None
 
@@ -135,17 +135,17 @@ def _open(name: str, path: Path) -> Backend:
         if importlib.util.find_spec("torch") is None:
             raise BackendError(f"backend {name} needs PyTorch: pip install 'hgpose[torch]'")
         if name == "torch-cuda":
-            from engine.backends.torch_cuda_backend import TorchCudaBackend
+            from engine.gpu.torch_cuda_backend import TorchCudaBackend
 
             return TorchCudaBackend(path)
         from engine.backends.torch_backend import TorchBackend
 
         return TorchBackend(path, device="cpu")
-    from engine.tensorrt_support import unavailable_reason
+    from engine.gpu.tensorrt_support import unavailable_reason
 
     reason = unavailable_reason()
     if reason is not None:
         raise BackendError(f"backend tensorrt cannot run: {reason}")
-    from engine.backends.tensorrt_backend import TensorRTBackend
+    from engine.gpu.tensorrt_backend import TensorRTBackend
 
     return TensorRTBackend(path)

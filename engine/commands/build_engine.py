@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.cli_support import argv_or_default, run_command
-from engine.engine_sidecar import DEFAULT_BATCH_PROFILE, BuildSettings, parse_batch_profile, sidecar_path
 from engine.errors import ConfigError
+from engine.gpu.engine_sidecar import DEFAULT_BATCH_PROFILE, BuildSettings, parse_batch_profile, sidecar_path
 
 
 def _workspace(text: str) -> float:
@@ -51,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--out must end in .engine (got {args.out.name}), so backends can find it")
         settings = BuildSettings(batch=parse_batch_profile(args.batch), workspace_gb=args.workspace,
                                  timing_cache=str(args.timing_cache.resolve()) if args.timing_cache else None)
-        from engine.tensorrt_support import require_tensorrt
+        from engine.gpu.tensorrt_support import require_tensorrt
 
         require_tensorrt("building a TensorRT engine")
-        from engine.tensorrt_build import build_engine
+        from engine.gpu.tensorrt_build import build_engine
 
         report = build_engine(args.onnx, args.out, settings)
         sc = report.sidecar

@@ -11,7 +11,7 @@ import pytest
 
 from engine.commands.build_engine import main as build_engine_main
 from engine.errors import BackendError
-from engine.tensorrt_support import unavailable_reason, version_tuple
+from engine.gpu.tensorrt_support import unavailable_reason, version_tuple
 
 REASON = unavailable_reason()
 needs_no_tensorrt = pytest.mark.skipif(REASON is None, reason="TensorRT and a GPU are available here")
@@ -81,7 +81,7 @@ def test_registry_refuses_the_tensorrt_backend_cleanly(tmp_path: Path) -> None:
 def test_tensorrt_backend_refuses_before_touching_the_engine(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("tensorrt")
-    from engine.backends.tensorrt_backend import TensorRTBackend  # importable against the stubs alone
+    from engine.gpu.tensorrt_backend import TensorRTBackend  # importable against the stubs alone
 
     with pytest.raises(BackendError, match="backend tensorrt needs TensorRT"):
         TensorRTBackend(tmp_path / "missing.engine")

@@ -12,8 +12,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from engine.engine_sidecar import RuntimeInfo
 from engine.errors import BackendError
+from engine.gpu.engine_sidecar import RuntimeInfo
 
 if TYPE_CHECKING:
     import tensorrt as trt
