@@ -82,6 +82,13 @@ def resolve_backend(model: Path, backend: str) -> tuple[str, Path]:
 def _plan(model: Path, backend: str) -> list[tuple[str, Path]]:
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    # A runtime that is not installed is the first thing to say: no model file would help.
+    if backend in ("torch", "torch-cuda") and importlib.util.find_spec("torch") is None:
+        raise BackendError(f"backend {backend} needs PyTorch, which is not installed: pip install 'hgpose[torch]'")
+    if backend == "tensorrt" and not tensorrt_available():
+        from engine.gpu.tensorrt_support import unavailable_reason
+
+        raise BackendError(f"backend tensorrt cannot run: {unavailable_reason()}")
     model = require_file(Path(model))
     if backend == "auto":
         candidates = auto_candidates(model)

@@ -32,7 +32,7 @@ def test_reason_is_specific() -> None:
         import tensorrt
 
         if not hasattr(tensorrt, "Runtime"):  # tensorrt-stubs alone: an empty namespace package
-            assert "only TensorRT's type stubs are installed" in REASON
+            assert "TensorRT is not installed (only its type stubs are)" in REASON
 
 
 @needs_no_tensorrt
@@ -61,10 +61,11 @@ def test_build_engine_wants_an_engine_suffix(tmp_path: Path, capsys: pytest.Capt
     assert "--out must end in .engine" in capsys.readouterr().err
 
 
-def test_bad_workspace_is_an_argparse_error(tmp_path: Path) -> None:
+def test_bad_workspace_is_a_one_line_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         build_engine_main([str(tmp_path / "m16.onnx"), "--out", str(tmp_path / "m.engine"), "--workspace", "-1"])
-    assert info.value.code == 2
+    assert info.value.code == 6
+    assert capsys.readouterr().err.startswith("hgpose build-engine: error: argument --workspace: must be positive")
 
 
 @needs_no_tensorrt
@@ -75,6 +76,15 @@ def test_registry_refuses_the_tensorrt_backend_cleanly(tmp_path: Path) -> None:
     engine.write_bytes(b"plan")
     with pytest.raises(BackendError, match="TensorRT"):
         open_backend(engine, "tensorrt")
+
+
+@needs_no_tensorrt
+def test_asking_for_tensorrt_without_it_says_it_is_not_installed(bundled_model: Path) -> None:
+    # The bundled model has no .engine beside it, but the missing runtime is what to fix first.
+    from engine.backends.registry import open_backend
+
+    with pytest.raises(BackendError, match=r"backend tensorrt cannot run: .*not installed"):
+        open_backend(bundled_model, "tensorrt")
 
 
 @needs_no_tensorrt
