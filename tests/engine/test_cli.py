@@ -87,3 +87,12 @@ def test_export_checks_its_out_before_loading_torch(refused, tmp_path) -> None:
     assert code == 3 and "does not exist" in err
     code, err = refused(export, [str(ckpt), "--out", str(tmp_path / "m.onnx"), "--opset", "16"])
     assert code == 6 and "argument --opset: must be at least 17, got 16" in err
+
+
+def test_ffmpeg_noise_stays_off_the_terminal(tmp_path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))  # FFmpeg: "moov atom not found"
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "annotate", str(broken), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"hgpose annotate: error: cannot open video {broken} (unsupported or corrupt file)\n"
