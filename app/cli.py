@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_display(automated: bool) -> None:
-    """Qt aborts the process without a display; say what to do instead."""
+    """Qt aborts the process without a display, or when its platform plugin cannot load; say what
+    to do instead, in one line."""
+    from app.qt_support import check_window_platform, forget_opencv_qt_paths
+
+    forget_opencv_qt_paths()
     if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         if automated:
@@ -66,6 +70,7 @@ def _check_display(automated: bool) -> None:
         else:
             raise ConfigError("no display found; for a headless run use --max-frames N "
                               "(and QT_QPA_PLATFORM=offscreen)")
+    check_window_platform()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
