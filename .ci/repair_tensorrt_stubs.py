@@ -11,7 +11,7 @@ Every other line is copied verbatim (line endings normalised to ``\n``).
 Usage (CI)::
 
     python .ci/repair_tensorrt_stubs.py          # writes build/typings/{tensorrt,tensorrt_bindings}
-    mypy engine/backends/tensorrt_backend.py engine/tensorrt_build.py ...
+    mypy engine/gpu/tensorrt_backend.py engine/gpu/tensorrt_build.py ...
 
 pyproject.toml points ``[tool.mypy] mypy_path`` at build/typings, which mypy searches before
 site-packages.

@@ -123,13 +123,13 @@ class CaptureThread(QThread):
             self.failed.emit(self, str(exc))
             return
         except Exception as exc:  # a driver or codec failure must not kill the app silently
-            self.failed.emit(self, f"cannot open {self.spec.label}: {exc}")
+            self.failed.emit(self, f"cannot open {self.spec.in_messages}: {exc}")
             return
         try:
             self.opened.emit(self, reader.info)
             self._run(reader)
         except Exception as exc:
-            self.failed.emit(self, f"{self.spec.label}: capture failed: {exc}")
+            self.failed.emit(self, f"{self.spec.in_messages}: capture failed: {exc}")
         finally:
             reader.close()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from engine.cli_options import CommandParser, fraction, non_negative_float, positive_int
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError
 
@@ -33,21 +34,23 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose app", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser("hgpose app", __doc__)
     p.add_argument("--source", help="camera index (0), video file, image folder, image, or rtsp:// / http:// URL "
                                     "(default: the bundled clip)")
     p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
                                                    "tensorrt (default: auto)")
     p.add_argument("--camera-size", metavar="WxH", help="camera capture resolution, e.g. 1280x720")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="confidence below which joints are hidden (default: the model's calibrated threshold)")
-    p.add_argument("--speed", type=float, default=1.0, help="file playback speed; 0 = as fast as inference (1)")
+    p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
+                   help="joint confidence (0-1) below which joints are hidden (default: the model's calibrated "
+                        "threshold)")
+    p.add_argument("--speed", type=non_negative_float, default=1.0,
+                   help="file playback speed; 0 = as fast as inference (1)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a file instead of looping")
-    p.add_argument("--output-dir", type=Path, default=Path("hgpose-recordings"),
-                   help="where recordings and screenshots go (./hgpose-recordings)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="process N frames, then exit (automation)")
+    p.add_argument("--out", type=Path, default=Path("hgpose-recordings"), metavar="DIR",
+                   help="folder for recordings and screenshots (./hgpose-recordings)")
+    p.add_argument("--output-dir", dest="out", type=Path, help=argparse.SUPPRESS)  # the former spelling
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="process N frames, then exit (automation)")
     p.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="with --max-frames: save a PNG of the window before exiting")
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
@@ -55,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_display(automated: bool) -> None:
-    """Qt aborts the process without a display; say what to do instead."""
+    """Qt aborts the process without a display, or when its platform plugin cannot load; say what
+    to do instead, in one line."""
+    from app.qt_support import check_window_platform, forget_opencv_qt_paths
+
+    forget_opencv_qt_paths()
     if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         if automated:
@@ -63,6 +70,7 @@ def _check_display(automated: bool) -> None:
         else:
             raise ConfigError("no display found; for a headless run use --max-frames N "
                               "(and QT_QPA_PLATFORM=offscreen)")
+    check_window_platform()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,14 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_size = parse_size(args.window_size) if args.window_size else DEFAULT_WINDOW_SIZE
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if args.max_frames is not None and args.max_frames < 1:
-            raise ConfigError("--max-frames must be at least 1")
         if args.screenshot is not None and args.max_frames is None:
             raise ConfigError("--screenshot is taken when an automated run ends: add --max-frames N")
-        if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-            raise ConfigError("--threshold must be between 0 and 1")
-        if args.speed < 0:
-            raise ConfigError("--speed must be 0 (as fast as possible) or positive")
         spec = parse_source(args.source, camera_size) if args.source else SourceSpec(
             "video", str(default_clip_path()))
         if not spec.live:
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = open_backend(model, args.backend)
         threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
         options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
-                             args.output_dir, args.max_frames, args.screenshot, window_size)
+                             args.out, args.max_frames, args.screenshot, window_size)
         return run_app(options, backend)
 
     return run_command("app", body)

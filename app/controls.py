@@ -112,6 +112,11 @@ class TransportBar(QWidget):
         self.slider.blockSignals(False)
         self._count = frame_count
 
+    def clear(self) -> None:
+        """No source (yet): an empty, disabled slider and no position."""
+        self.set_source(0, seekable=False)
+        self.position.setText("–")
+
     def set_position(self, index: int) -> None:
         """Follow playback, unless the user is dragging the slider."""
         count = getattr(self, "_count", 0)

@@ -17,6 +17,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -52,6 +53,8 @@ from engine.pipeline import PipelineConfig
 from engine.smoothing import OneEuroConfig
 from engine.sources import VIDEO_SUFFIXES
 
+# The rate line under the video with no frame shown yet: display, inference, latency, drops.
+IDLE_STATS = ("Display – FPS", "Inference – FPS", "Latency – ms", "Dropped 0")
 THREAD_STOP_MS = 6000  # a stream open can block for its 5 s timeout before a thread can stop
 
 
@@ -107,8 +110,8 @@ class MainWindow(QMainWindow):
         self.transport.seek.connect(self.seek)
         self.transport.loop_changed.connect(lambda on: self._set_playback(loop=on))
         self.transport.speed_changed.connect(lambda v: self._set_playback(speed=v))
-        self.display_fps_label, self.infer_fps_label = QLabel("Display – FPS"), QLabel("Inference – FPS")
-        self.latency_label, self.drops_label = QLabel("Latency – ms"), QLabel("Dropped 0")
+        self.display_fps_label, self.infer_fps_label = QLabel(IDLE_STATS[0]), QLabel(IDLE_STATS[1])
+        self.latency_label, self.drops_label = QLabel(IDLE_STATS[2]), QLabel(IDLE_STATS[3])
         stats = QHBoxLayout()
         for label, sample in ((self.display_fps_label, "Display 88.8 FPS"),
                               (self.infer_fps_label, "Inference 88.8 FPS · infer 888 ms"),
@@ -163,7 +166,12 @@ class MainWindow(QMainWindow):
         self.status = QStatusBar()
         self.setStatusBar(self.status)
         self.model_label, self.source_label = QLabel("loading model…"), QLabel("")
+        # A rule between source and model, so "401 frames" and "onnxruntime" do not run together.
+        self.status_separator = QFrame()
+        self.status_separator.setFrameShape(QFrame.Shape.VLine)
+        self.status_separator.setFrameShadow(QFrame.Shadow.Sunken)
         self.status.addPermanentWidget(self.source_label)
+        self.status.addPermanentWidget(self.status_separator)
         self.status.addPermanentWidget(self.model_label)
         self._build_actions()
 
@@ -210,6 +218,7 @@ class MainWindow(QMainWindow):
         self.display_meter.reset()
         self._sums = dict.fromkeys(self._sums, 0.0)
         self.canvas.clear(f"Opening {spec.label}…")
+        self._clear_readouts()
         self.source_label.setText(spec.label)
         self.status.showMessage(f"Opening {spec.label}…")
         self.playback = replace(self.playback, paused=False)
@@ -220,6 +229,16 @@ class MainWindow(QMainWindow):
         capture.ended.connect(self._on_ended)
         self.capture = capture
         capture.start()
+
+    def _clear_readouts(self) -> None:
+        """Forget what the previous source showed (position, angles, plot, rates): they would
+        otherwise stay on screen, wrong, while a new source opens or after it failed to."""
+        self.transport.clear()
+        self.angle_readout.show_angles({})
+        self.angle_plot.clear_history()
+        for label, text in zip((self.display_fps_label, self.infer_fps_label, self.latency_label,
+                                self.drops_label), IDLE_STATS, strict=True):
+            label.setText(text)
 
     def open_path(self, path: Path) -> None:
         self.open_source(parse_source(str(path)))

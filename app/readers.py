@@ -59,7 +59,7 @@ class FrameReader(ABC):
 
     def seek(self, index: int) -> None:
         """Make the next :meth:`read` return frame ``index`` (seekable sources only)."""
-        raise InputError(f"{self.info.spec.label} cannot seek")
+        raise InputError(f"{self.info.spec.in_messages} cannot seek")
 
     def close(self) -> None:
         return None
@@ -96,7 +96,7 @@ class CvReader(FrameReader):
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise InputError(f"{spec.label}: no frame could be read (corrupt or empty file, or a dead device)")
+            raise InputError(f"{spec.in_messages}: no frame could be read (corrupt or empty file, or a dead device)")
         live = spec.live
         fps = cap.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0

@@ -38,6 +38,13 @@ class SourceSpec:
             return self.target
         return Path(self.target).name or self.target
 
+    @property
+    def in_messages(self) -> str:
+        """How error banners name the source: a file or folder by its full path, as every other
+        banner (models, recordings, screenshots) names files, so the user can find it; cameras and
+        streams by their label. The status bar keeps the short :attr:`label`."""
+        return self.label if self.live else self.target
+
 
 def parse_source(text: str, resolution: tuple[int, int] | None = None) -> SourceSpec:
     """``0`` -> camera 0, ``rtsp://...`` -> URL, a folder -> image folder, ``*.jpg`` -> image, else video."""

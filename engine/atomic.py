@@ -27,6 +27,21 @@ def ensure_writable_dir(directory: Path) -> Path:
     return directory
 
 
+def check_output_file(target: Path) -> Path:
+    """Refuse, before any work, an output file that could not be written; creates nothing.
+
+    The nearest existing folder on the way to ``target`` must be a writable folder (missing ones are
+    created when the file is written), and ``target`` itself must not be a folder.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+    existing = next(p for p in target.absolute().parents if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {target}: {existing} is not a writable directory")
+    return target
+
+
 def default_file_mode() -> int:
     """The mode a plain ``open()`` would give a new file under the current umask."""
     mask = os.umask(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -10,15 +11,38 @@ from engine.errors import HgposeError
 EXIT_INTERRUPTED = 130
 
 
+def quiet_native_logging() -> None:
+    """Keep FFmpeg's and OpenCV's own log lines off the terminal of a command.
+
+    FFmpeg prints ``moov atom not found`` or H.264 NAL errors, and OpenCV ``[ WARN ]`` lines, straight
+    to stderr, ahead of the one line in which the command says the same in words a user can act
+    on. Commands only: a library caller keeps OpenCV's defaults, and a user who sets
+    ``OPENCV_FFMPEG_LOGLEVEL`` or ``OPENCV_LOG_LEVEL`` (e.g. to debug a camera) keeps that choice.
+    """
+    # AV_LOG_QUIET; OpenCV reads it when its FFmpeg backend first starts, so before any video opens.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def run_command(name: str, body: Callable[[], int]) -> int:
-    """Run a command body; a user error prints ``hgpose NAME: error: ...`` and returns its exit code."""
+    """Run a command body; a user error prints ``hgpose NAME: error: ...`` and returns its exit code.
+
+    Ctrl-C (and SIGTERM, where a command maps it to KeyboardInterrupt) prints ``hgpose NAME:
+    interrupted`` once, followed by the interrupt's own text if the body re-raised it with one
+    (``raise KeyboardInterrupt("the frames so far are in out/x.json")``).
+    """
+    quiet_native_logging()
     try:
         return body()
     except HgposeError as exc:
         print(f"hgpose {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"hgpose {name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f"; {exc}" if str(exc) else ""
+        print(f"hgpose {name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

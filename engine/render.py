@@ -42,3 +42,21 @@ def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, thre
         x0, y0, x1, y1 = (round(v) for v in box.xyxy)
         cv2.rectangle(image, (x0, y0), (x1, y1), ROI_COLOUR, max(1, t // 2), cv2.LINE_AA)
     return image
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The video size for frames of ``width`` x ``height``: each rounded up to an even number.
+
+    MPEG-4 and H.264 store colour at half resolution (4:2:0), so they encode only even sizes, and
+    OpenCV's writer silently drops an odd last column or row (641x361 became 640x360).
+    """
+    return width + width % 2, height + height % 2
+
+
+def pad_to_even(image: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, 3) with a black column on the right and/or a row at the bottom to make both
+    sides even; pixel coordinates are unchanged, so keypoints still land where they were drawn."""
+    h, w = image.shape[:2]
+    if w % 2 == 0 and h % 2 == 0:
+        return image
+    return cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=(0, 0, 0))

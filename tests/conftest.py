@@ -80,3 +80,23 @@ def tiny_onnx(tiny_checkpoint: Path) -> Path:
     out = tiny_checkpoint.with_suffix(".onnx")
     export_onnx(tiny_checkpoint, out)
     return out
+
+
+@pytest.fixture
+def refused(capsys: pytest.CaptureFixture[str]):
+    """``refused(main, args)``: run a command that must refuse its command line; returns (exit code, stderr).
+
+    A bad option value stops argparse (SystemExit), a bad value found later returns the code: both
+    count, and either way stderr must be exactly one line.
+    """
+
+    def run(main, args: list[str]) -> tuple[int, str]:
+        try:
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        return code, err
+
+    return run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -131,8 +132,9 @@ def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skel
             "jpeg_quality": spec.jpeg_quality, "skeleton": skeleton, "source": source, "count": len(blobs),
             **(extra_info or {})}
     boxes = np.array([[s.box.cx, s.box.cy, s.box.size, s.box.rotation] for s in samples], dtype=np.float32)
-    arrays: dict[str, np.ndarray] = {"jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
-              "names": np.array([s.image_path.name for s in samples]), "info": np.array(json.dumps(info))}
+    arrays: dict[str, np.ndarray] = {
+        "jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
+        "names": np.array([s.image_path.name for s in samples]), "info": np.array(json.dumps(info))}
     present = [t for t in teachers if t is not None]
     if len(present) == len(teachers):
         arrays["teacher"] = np.stack(present)
@@ -146,14 +148,25 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"pack {path} does not exist (make it with `hgpose prepare`)")
+    not_a_pack = f"{path} is not an hgpose pack (make one with `hgpose prepare`)"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        # numpy's own message for a non-numpy file advises allow_pickle=True, which would be unsafe.
+        raise InputError(not_a_pack) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
+        raise InputError(not_a_pack)
+    try:
+        with loaded as z:
             info = json.loads(str(z["info"]))
             jpeg, offsets = z["jpeg"], z["offsets"]
             joints, boxes, names = z["joints"], z["boxes"], tuple(str(n) for n in z["names"])
             teacher = z["teacher"].astype(np.float32) if "teacher" in z.files else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path} is not a valid hgpose pack ({exc})") from None
+    except KeyError:  # an .npz of something else
+        raise InputError(not_a_pack) from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path} is a damaged hgpose pack ({exc.__class__.__name__}); "
+                         "re-run `hgpose prepare`") from None
     if info.get("format") != PACK_FORMAT:
         raise InputError(f"{path}: pack format {info.get('format')} is not supported (expected {PACK_FORMAT})")
     p = int(info["pack_size"])

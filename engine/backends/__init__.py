@@ -1,5 +1,6 @@
 """Inference backends behind one small interface (:class:`engine.backends.base.Backend`).
 
-Use :func:`engine.backends.registry.open_backend`; it imports onnxruntime, torch or tensorrt only
-for the backend it opens.
+The CPU backends live here (ONNX Runtime, PyTorch); the GPU ones (torch-cuda, TensorRT) live in
+``engine.gpu``. Use :func:`engine.backends.registry.open_backend`; it imports onnxruntime, torch or
+tensorrt only for the backend it opens.
 """

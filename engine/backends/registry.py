@@ -30,7 +30,7 @@ def _sibling(path: Path, suffix: str) -> Path | None:
 
 def tensorrt_available() -> bool:
     """True when a usable TensorRT runtime (not just its type stubs, recent enough) and torch CUDA exist."""
-    from engine.tensorrt_support import unavailable_reason
+    from engine.gpu.tensorrt_support import unavailable_reason
 
     return unavailable_reason() is None
 
@@ -82,6 +82,13 @@ def resolve_backend(model: Path, backend: str) -> tuple[str, Path]:
 def _plan(model: Path, backend: str) -> list[tuple[str, Path]]:
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    # A runtime that is not installed is the first thing to say: no model file would help.
+    if backend in ("torch", "torch-cuda") and importlib.util.find_spec("torch") is None:
+        raise BackendError(f"backend {backend} needs PyTorch, which is not installed: pip install 'hgpose[torch]'")
+    if backend == "tensorrt" and not tensorrt_available():
+        from engine.gpu.tensorrt_support import unavailable_reason
+
+        raise BackendError(f"backend tensorrt cannot run: {unavailable_reason()}")
     model = require_file(Path(model))
     if backend == "auto":
         candidates = auto_candidates(model)
@@ -135,17 +142,17 @@ def _open(name: str, path: Path) -> Backend:
         if importlib.util.find_spec("torch") is None:
             raise BackendError(f"backend {name} needs PyTorch: pip install 'hgpose[torch]'")
         if name == "torch-cuda":
-            from engine.backends.torch_cuda_backend import TorchCudaBackend
+            from engine.gpu.torch_cuda_backend import TorchCudaBackend
 
             return TorchCudaBackend(path)
         from engine.backends.torch_backend import TorchBackend
 
         return TorchBackend(path, device="cpu")
-    from engine.tensorrt_support import unavailable_reason
+    from engine.gpu.tensorrt_support import unavailable_reason
 
     reason = unavailable_reason()
     if reason is not None:
         raise BackendError(f"backend tensorrt cannot run: {reason}")
-    from engine.backends.tensorrt_backend import TensorRTBackend
+    from engine.gpu.tensorrt_backend import TensorRTBackend
 
     return TensorRTBackend(path)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser, fraction, positive_int
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import InputError
 
@@ -15,10 +16,10 @@ GPU_BACKENDS = ("tensorrt", "torch-cuda", "onnxruntime-cuda")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose annotate", description=__doc__)
+    p = CommandParser("hgpose annotate", __doc__)
     p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                    help="video files, image folders or images (default: the bundled clip)")
-    p.add_argument("--out", type=Path, default=Path("out"), help="output directory (default: ./out)")
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="output directory (default: ./out)")
     p.add_argument("--render", action="store_true", help="also write <stem>.mp4 with the skeleton overlay")
     p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
@@ -29,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flip test: average each pose with the mirrored crop's (default: on; --no-flip "
                         "saves one crop a frame)")
     p.add_argument("--no-smooth", action="store_true", help="disable One Euro smoothing on videos")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="confidence below which joints are not drawn (default: the model's calibrated threshold)")
-    p.add_argument("--batch", type=int, default=0,
+    p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
+                   help="joint confidence (0-1) below which joints are not drawn and angles are empty "
+                        "(default: the model's calibrated threshold)")
+    p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -80,9 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     s = annotate_source(source, backend, out_dir, stem, options)
                 except KeyboardInterrupt:
-                    print(f"hgpose annotate: interrupted; the frames so far are in {out_dir / stem}.json",
-                          file=sys.stderr)
-                    raise
+                    raise KeyboardInterrupt(f"the frames so far are in {out_dir / stem}.json") from None
             for item in source.info.skipped:
                 print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
             outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)

@@ -1,5 +1,8 @@
-"""``hgpose bench``: per-stage milliseconds and FPS on the bundled clip for each available backend,
-or, with ``--batch``, raw inference latency (p50/p99) and throughput per batch size."""
+"""``hgpose bench``: the speed of each backend, per pipeline stage or per batch size.
+
+Without ``--batch``: per-stage milliseconds and FPS on a clip (by default the bundled one) for each
+available backend. With ``--batch``: raw inference latency (p50/p99) and throughput per batch size.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +10,25 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser, int_list, positive_int
 from engine.cli_support import argv_or_default, run_command
-from engine.errors import BackendError, ConfigError
+from engine.errors import BackendError, ConfigError, InputError
 from engine.model_file import require_file
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose bench", description=__doc__)
+    p = CommandParser("hgpose bench", __doc__)
     p.add_argument("--model", type=Path, help="model file (default: the bundled model)")
     p.add_argument("--backend", action="append", default=[],
                    help="backend to measure (repeatable; default: every backend available here)")
     p.add_argument("--clip", type=Path, help="video for the pipeline benchmark (default: the bundled clip)")
-    p.add_argument("--frames", type=int, default=0, help="frames to measure (default: the whole clip)")
+    p.add_argument("--frames", type=positive_int, default=None, metavar="N",
+                   help="frames to measure after the warm-up (default: the whole clip)")
     p.add_argument("--flip", action="store_true", help="include the flip test")
-    p.add_argument("--batch", help="comma-separated batch sizes for the raw inference benchmark, e.g. 1,8,64")
-    p.add_argument("--iterations", type=_positive, default=50, help="timed iterations per batch size")
+    p.add_argument("--batch", type=int_list, metavar="N,N,...",
+                   help="comma-separated batch sizes for the raw inference benchmark, e.g. 1,8,64")
+    p.add_argument("--iterations", type=positive_int, default=50, metavar="N",
+                   help="timed iterations per batch size (50)")
     return p
 
 
@@ -62,18 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         from engine.benchmark import PIPELINE_STAGES, bench_batches, bench_pipeline
         from engine.pipeline import PipelineConfig
+        from engine.sources import VideoSource
 
         model = require_file(args.model or default_model_path())
-        batches = []
-        if args.batch:
-            try:
-                batches = [int(b) for b in args.batch.split(",")]
-            except ValueError:
-                raise ConfigError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
-            if any(b < 1 for b in batches):
-                raise ConfigError("--batch sizes must be positive")
-            if args.flip:
-                raise ConfigError("--flip applies to the pipeline benchmark; --batch times raw inference")
+        clip = args.clip or default_clip_path()
+        if not args.batch:  # a missing or unreadable clip is refused now, before any model loads
+            if not clip.exists():
+                raise InputError(f"clip {clip} does not exist")
+            VideoSource(clip).close()
+        batches = args.batch or []
+        if batches and args.flip:
+            raise ConfigError("--flip applies to the pipeline benchmark; --batch times raw inference")
         names = args.backend or _available(model)
         gpu = {"tensorrt": tensorrt_available, "torch-cuda": torch_cuda_available,
                "onnxruntime-cuda": ort_cuda_available}
@@ -81,7 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = [n for n in names if n not in gpu or gpu[n]()]
         if not names:
             raise BackendError(f"no backend here can run {model}; see `hgpose bench --help` for the names")
-        clip = args.clip or default_clip_path()
         print(f"model {model}")
         for name in names:
             backend = open_backend(model, name)
@@ -92,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for b in bench_batches(backend, batches, iterations=args.iterations):
                         print(f"{b.batch:>6} {b.p50_ms:>9.2f} {b.p99_ms:>9.2f} {b.crops_per_s:>10.1f}")
                 else:
-                    r = bench_pipeline(backend, clip, max_frames=args.frames,
+                    r = bench_pipeline(backend, clip, max_frames=args.frames or 0,
                                        config=PipelineConfig(flip_test=args.flip))
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
                     print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")

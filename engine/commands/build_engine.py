@@ -12,30 +12,21 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.atomic import check_output_file
+from engine.cli_options import CommandParser, positive_float
 from engine.cli_support import argv_or_default, run_command
-from engine.engine_sidecar import DEFAULT_BATCH_PROFILE, BuildSettings, parse_batch_profile, sidecar_path
 from engine.errors import ConfigError
-
-
-def _workspace(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of GB, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+from engine.gpu.engine_sidecar import DEFAULT_BATCH_PROFILE, BuildSettings, parse_batch_profile, sidecar_path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose build-engine", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser("hgpose build-engine", __doc__)
     p.add_argument("onnx", type=Path, help="ONNX model from `hgpose export --fp16` (FP32 exports build FP32 engines)")
     p.add_argument("--out", type=Path, required=True, help="output .engine path (the sidecar is <out>.json)")
     p.add_argument("--batch", default=str(DEFAULT_BATCH_PROFILE), metavar="MIN:OPT:MAX",
                    help="batch sizes the engine accepts, tuned for OPT; N alone means exactly N "
                         f"(default {DEFAULT_BATCH_PROFILE}; the flip test doubles the batch)")
-    p.add_argument("--workspace", type=_workspace, metavar="GB",
+    p.add_argument("--workspace", type=positive_float, metavar="GB",
                    help="limit on TensorRT's scratch memory while choosing kernels (default: TensorRT's, "
                         "the whole GPU)")
     p.add_argument("--timing-cache", type=Path, metavar="PATH",
@@ -49,12 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         if args.out.suffix != ".engine":
             raise ConfigError(f"--out must end in .engine (got {args.out.name}), so backends can find it")
+        check_output_file(args.out)
         settings = BuildSettings(batch=parse_batch_profile(args.batch), workspace_gb=args.workspace,
                                  timing_cache=str(args.timing_cache.resolve()) if args.timing_cache else None)
-        from engine.tensorrt_support import require_tensorrt
+        from engine.gpu.tensorrt_support import require_tensorrt
 
         require_tensorrt("building a TensorRT engine")
-        from engine.tensorrt_build import build_engine
+        from engine.gpu.tensorrt_build import build_engine
 
         report = build_engine(args.onnx, args.out, settings)
         sc = report.sidecar

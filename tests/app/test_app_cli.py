@@ -17,13 +17,22 @@ from app.cli import main
     (["--model", "/nonexistent/model.onnx"], 3, "model"),
     (["--backend", "warp-drive"], 4, "unknown backend"),
     (["--window-size", "big"], 6, "WIDTHxHEIGHT"),
-    (["--max-frames", "0"], 6, "--max-frames"),
+    (["--max-frames", "0"], 6, "argument --max-frames: must be at least 1, got 0"),
     (["--screenshot", "x.png"], 6, "--max-frames"),
+    (["--threshold", "1.5"], 6, "argument --threshold: must be from 0 to 1, got 1.5"),
+    (["--threshold", "nan"], 6, "argument --threshold: expected a number from 0 to 1, got 'nan'"),
+    (["--speed", "-1"], 6, "argument --speed: must be 0 or more, got -1"),
+    (["--speed", "inf"], 6, "argument --speed: expected a number of 0 or more, got 'inf'"),
 ])
-def test_bad_input_is_one_line(args, code, words, capsys):
-    assert main(args) == code
-    err = capsys.readouterr().err
-    assert err.startswith("hgpose app: error: ") and words in err and err.count("\n") == 1
+def test_bad_input_is_one_line(args, code, words, refused):
+    got, err = refused(main, args)
+    assert got == code and err.startswith("hgpose app: error: ") and words in err
+
+
+def test_out_has_its_former_spelling(tmp_path):
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["--output-dir", str(tmp_path)]).out == tmp_path
 
 
 def test_corrupt_source_and_model(tmp_path, capsys):

@@ -32,7 +32,6 @@ def test_pipeline_benchmark_on_a_real_clip(bundled_model: Path, clip_excerpt, ca
 @pytest.mark.parametrize(("args", "code", "words"), [
     (["--model", "missing.onnx"], 3, "model file missing.onnx does not exist"),
     (["--batch", "1", "--flip"], 6, "--flip applies to the pipeline benchmark"),
-    (["--batch", "0"], 6, "--batch sizes must be positive"),
     (["--backend", "cuda9000"], 4, "unknown backend"),
 ])
 def test_bad_options_are_one_line(args: list[str], code: int, words: str, capsys: pytest.CaptureFixture) -> None:
@@ -47,7 +46,22 @@ def test_a_clip_shorter_than_the_warm_up(bundled_model: Path, clip_excerpt, caps
     assert "no frames beyond the 10 warm-up frames" in capsys.readouterr().err
 
 
-def test_iterations_must_be_positive() -> None:
+@pytest.mark.parametrize(("args", "words"), [
+    (["--batch", "1", "--iterations", "0"], "argument --iterations: must be at least 1, got 0"),
+    (["--batch", "0"], "argument --batch: every value must be at least 1, got 0"),
+    (["--batch", "1,x"], "argument --batch: expected comma-separated whole numbers, got '1,x'"),
+    (["--frames", "0"], "argument --frames: must be at least 1, got 0"),
+    (["--frames", "-3"], "argument --frames: must be at least 1, got -3"),
+])
+def test_option_values_are_checked_before_any_work(args: list[str], words: str,
+                                                   capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as info:
-        bench(["--batch", "1", "--iterations", "0"])
-    assert info.value.code == 2
+        bench(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 6 and err.startswith(f"hgpose bench: error: {words}") and err.count("\n") == 1
+
+
+def test_a_missing_clip_is_refused_before_any_model_loads(capsys: pytest.CaptureFixture) -> None:
+    # The model is missing too: the clip is checked first, so the clip is what the line names.
+    assert bench(["--clip", "nope.mp4", "--backend", "onnxruntime"]) == 2
+    assert capsys.readouterr().err == "hgpose bench: error: clip nope.mp4 does not exist\n"

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.backends.cuda_graphs import CudaGraphCache, GraphPolicy  # noqa: E402
 from engine.errors import BackendError  # noqa: E402
+from engine.gpu.cuda_graphs import CudaGraphCache, GraphPolicy  # noqa: E402
 
 
 class RefusingStep:
@@ -34,7 +34,7 @@ def test_failed_capture_degrades_to_eager_for_good(error: Exception, caplog: pyt
     factory = RefusingStep(error)
     cache = CudaGraphCache(stream=None, make_step=factory, policy=GraphPolicy())  # type: ignore[arg-type]
     x = torch.zeros(2, 3, 8, 8)
-    with caplog.at_level(logging.WARNING, logger="engine.backends.cuda_graphs"):
+    with caplog.at_level(logging.WARNING, logger="engine.gpu.cuda_graphs"):
         assert cache.run(x) is None
     assert "running without CUDA graphs" in caplog.text
     # No second attempt, for this shape or another: every later call runs eagerly.

@@ -23,9 +23,9 @@ from gpu_fixtures import (  # noqa: E402
 )
 
 from engine.backends.base import Backend  # noqa: E402
-from engine.backends.cuda_graphs import GraphPolicy  # noqa: E402
-from engine.backends.device_estimate import DeviceEstimator  # noqa: E402
 from engine.backends.registry import open_backend  # noqa: E402
+from engine.gpu.cuda_graphs import GraphPolicy  # noqa: E402
+from engine.gpu.device_estimate import DeviceEstimator  # noqa: E402
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and a CUDA build of PyTorch")]
@@ -44,7 +44,7 @@ def cpu_backend(tiny_checkpoint: Path) -> Backend:
 
 
 def test_registry_opens_the_cuda_backend(cuda_backend: Backend) -> None:
-    from engine.backends.torch_cuda_backend import TorchCudaBackend
+    from engine.gpu.torch_cuda_backend import TorchCudaBackend
 
     assert isinstance(cuda_backend, TorchCudaBackend)
     assert cuda_backend.name == "torch-cuda" and "fp16" in cuda_backend.describe()
@@ -56,7 +56,7 @@ def test_fp16_infer_matches_cpu(cuda_backend: Backend, cpu_backend: Backend, bat
 
 
 def test_cuda_graphs_replay_what_eager_execution_computes(tiny_checkpoint: Path) -> None:
-    from engine.backends.torch_cuda_backend import TorchCudaBackend
+    from engine.gpu.torch_cuda_backend import TorchCudaBackend
 
     graphed = TorchCudaBackend(tiny_checkpoint)
     eager = TorchCudaBackend(tiny_checkpoint, graphs=GraphPolicy(enabled=False))
@@ -71,7 +71,7 @@ def test_cuda_graphs_replay_what_eager_execution_computes(tiny_checkpoint: Path)
 
 
 def test_graph_count_is_bounded(tiny_checkpoint: Path) -> None:
-    from engine.backends.torch_cuda_backend import TorchCudaBackend
+    from engine.gpu.torch_cuda_backend import TorchCudaBackend
 
     backend = TorchCudaBackend(tiny_checkpoint, graphs=GraphPolicy(max_graphs=2))
     for batch in (1, 2, 3, 4):

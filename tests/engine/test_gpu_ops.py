@@ -23,11 +23,11 @@ from gpu_fixtures import (  # noqa: E402
     frame_boxes,
 )
 
-from engine import gpu_ops  # noqa: E402
-from engine.backends.device_estimate import DeviceEstimator  # noqa: E402
 from engine.crop import CropBox, crop_matrix, normalise_batch, warp_crop  # noqa: E402
 from engine.decoding import argmax_2d, decode_heatmaps, merge_flipped  # noqa: E402
 from engine.errors import InputError  # noqa: E402
+from engine.gpu import ops as gpu_ops  # noqa: E402
+from engine.gpu.device_estimate import DeviceEstimator  # noqa: E402
 
 CPU = torch.device("cpu")
 META = BLOB_META  # LSP14, 64 px input, 16x16 heatmaps

@@ -11,7 +11,7 @@ import pytest
 
 from engine.commands.build_engine import main as build_engine_main
 from engine.errors import BackendError
-from engine.tensorrt_support import unavailable_reason, version_tuple
+from engine.gpu.tensorrt_support import unavailable_reason, version_tuple
 
 REASON = unavailable_reason()
 needs_no_tensorrt = pytest.mark.skipif(REASON is None, reason="TensorRT and a GPU are available here")
@@ -32,7 +32,7 @@ def test_reason_is_specific() -> None:
         import tensorrt
 
         if not hasattr(tensorrt, "Runtime"):  # tensorrt-stubs alone: an empty namespace package
-            assert "only TensorRT's type stubs are installed" in REASON
+            assert "TensorRT is not installed (only its type stubs are)" in REASON
 
 
 @needs_no_tensorrt
@@ -61,10 +61,11 @@ def test_build_engine_wants_an_engine_suffix(tmp_path: Path, capsys: pytest.Capt
     assert "--out must end in .engine" in capsys.readouterr().err
 
 
-def test_bad_workspace_is_an_argparse_error(tmp_path: Path) -> None:
+def test_bad_workspace_is_a_one_line_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         build_engine_main([str(tmp_path / "m16.onnx"), "--out", str(tmp_path / "m.engine"), "--workspace", "-1"])
-    assert info.value.code == 2
+    assert info.value.code == 6
+    assert capsys.readouterr().err.startswith("hgpose build-engine: error: argument --workspace: must be positive")
 
 
 @needs_no_tensorrt
@@ -78,10 +79,19 @@ def test_registry_refuses_the_tensorrt_backend_cleanly(tmp_path: Path) -> None:
 
 
 @needs_no_tensorrt
+def test_asking_for_tensorrt_without_it_says_it_is_not_installed(bundled_model: Path) -> None:
+    # The bundled model has no .engine beside it, but the missing runtime is what to fix first.
+    from engine.backends.registry import open_backend
+
+    with pytest.raises(BackendError, match=r"backend tensorrt cannot run: .*not installed"):
+        open_backend(bundled_model, "tensorrt")
+
+
+@needs_no_tensorrt
 def test_tensorrt_backend_refuses_before_touching_the_engine(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("tensorrt")
-    from engine.backends.tensorrt_backend import TensorRTBackend  # importable against the stubs alone
+    from engine.gpu.tensorrt_backend import TensorRTBackend  # importable against the stubs alone
 
     with pytest.raises(BackendError, match="backend tensorrt needs TensorRT"):
         TensorRTBackend(tmp_path / "missing.engine")

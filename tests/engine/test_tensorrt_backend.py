@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.tensorrt_support import unavailable_reason
+from engine.gpu.tensorrt_support import unavailable_reason
 
 pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu,
               pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))]
@@ -20,11 +20,11 @@ torch = pytest.importorskip("torch")
 from gpu_fixtures import assert_infer_close, clip_frames, frame_boxes, joint_agreement  # noqa: E402
 
 from engine.backends.base import Backend  # noqa: E402
-from engine.backends.cuda_graphs import GraphPolicy  # noqa: E402
 from engine.backends.registry import open_backend  # noqa: E402
 from engine.commands.build_engine import main as build_engine_main  # noqa: E402
-from engine.engine_sidecar import sidecar_path  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
+from engine.gpu.cuda_graphs import GraphPolicy  # noqa: E402
+from engine.gpu.engine_sidecar import sidecar_path  # noqa: E402
 
 BATCH = "1:4:8"  # a small profile so the tests cover splitting batches above its maximum
 
@@ -56,7 +56,7 @@ def ort_fp16(built: tuple[Path, Path, Path]) -> Backend:
 
 
 def test_build_writes_engine_sidecar_and_timing_cache(built: tuple[Path, Path, Path]) -> None:
-    from engine.tensorrt_support import current_runtime_info
+    from engine.gpu.tensorrt_support import current_runtime_info
 
     engine, onnx16, cache = built
     assert engine.is_file() and cache.is_file() and cache.stat().st_size > 0
@@ -80,7 +80,7 @@ def test_rebuild_reuses_the_timing_cache(built: tuple[Path, Path, Path], tmp_pat
 def test_strongly_typed_flag_is_set_on_tensorrt_10() -> None:
     import tensorrt as trt
 
-    from engine.tensorrt_build import network_flags
+    from engine.gpu.tensorrt_build import network_flags
 
     flags, used = network_flags()
     if int(trt.__version__.split(".")[0]) == 10:
@@ -93,7 +93,7 @@ def test_infer_matches_onnxruntime(trt_backend: Backend, ort_fp16: Backend, batc
 
 
 def test_cuda_graphs_replay_what_eager_execution_computes(built: tuple[Path, Path, Path]) -> None:
-    from engine.backends.tensorrt_backend import TensorRTBackend
+    from engine.gpu.tensorrt_backend import TensorRTBackend
 
     graphed = TensorRTBackend(built[0])
     eager = TensorRTBackend(built[0], graphs=GraphPolicy(enabled=False))

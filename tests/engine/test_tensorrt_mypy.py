@@ -18,16 +18,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # The modules that call TensorRT, the rest of the GPU path, and what they import from this repository.
 GPU_MODULES = [
-    "engine/tensorrt_build.py",
-    "engine/tensorrt_support.py",
-    "engine/engine_sidecar.py",
+    "engine/gpu/tensorrt_build.py",
+    "engine/gpu/tensorrt_support.py",
+    "engine/gpu/engine_sidecar.py",
     "engine/commands/build_engine.py",
-    "engine/backends/tensorrt_backend.py",
-    "engine/backends/torch_cuda_backend.py",
-    "engine/backends/device_backend.py",
-    "engine/backends/device_estimate.py",
-    "engine/backends/cuda_graphs.py",
-    "engine/gpu_ops.py",
+    "engine/gpu/tensorrt_backend.py",
+    "engine/gpu/torch_cuda_backend.py",
+    "engine/gpu/device_backend.py",
+    "engine/gpu/device_estimate.py",
+    "engine/gpu/cuda_graphs.py",
+    "engine/gpu/ops.py",
 ]
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine.engine_sidecar import (
+from engine.errors import ConfigError, ModelError
+from engine.gpu.engine_sidecar import (
     BatchProfile,
     BuildSettings,
     EngineSidecar,
@@ -22,7 +23,6 @@ from engine.engine_sidecar import (
     sidecar_path,
     write_engine,
 )
-from engine.errors import ConfigError, ModelError
 from engine.metadata import HourglassConfig, ModelMetadata
 
 H100 = RuntimeInfo("10.13.0.35", "NVIDIA H100 80GB HBM3", "9.0")

@@ -157,3 +157,33 @@ def test_eval_wants_a_root_or_a_pack(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["--quiet"])
     assert main(["--pack", str(tmp_path / "none.npz"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--batch", "0"], "argument --batch: must be at least 1, got 0"),
+    (["--batch-size", "-3"], "argument --batch-size: must be at least 1, got -3"),  # the former spelling
+    (["--pck-threshold", "5"], "argument --pck-threshold: must be from 0 to 1, got 5"),
+    (["--pck-threshold", "nan"], "argument --pck-threshold: expected a number from 0 to 1, got 'nan'"),
+])
+def test_eval_refuses_bad_option_values(args: list[str], words: str, refused, tmp_path: Path) -> None:
+    code, err = refused(main, ["--root", str(tmp_path), *args, "--quiet"])
+    assert code == 6 and err.startswith(f"hgpose eval: error: {words}")
+
+
+def test_eval_former_option_names_still_work() -> None:
+    from train.commands.evaluate import build_parser
+
+    args = build_parser().parse_args(["--root", "x", "--batch-size", "4", "--threshold", "0.5"])
+    assert (args.batch, args.pck_threshold) == (4, 0.5)
+
+
+@pytest.mark.parametrize("content", [b"hello\n", None])
+def test_eval_on_a_file_that_is_not_a_pack(content: bytes | None, refused, tmp_path: Path) -> None:
+    bogus = tmp_path / "afile.npz"
+    if content is None:
+        np.save(tmp_path / "afile.npy", np.zeros(3))
+        bogus = tmp_path / "afile.npy"
+    else:
+        bogus.write_bytes(content)
+    assert refused(main, ["--pack", str(bogus), "--quiet"]) == (
+        2, f"hgpose eval: error: {bogus} is not an hgpose pack (make one with `hgpose prepare`)\n")

@@ -29,7 +29,7 @@ def _back_to_image(pack_joints: np.ndarray, boxes: np.ndarray, info: dict) -> np
 def test_prepare_lsp_folder(tmp_path: Path, lsp_folder, capsys: pytest.CaptureFixture[str]) -> None:
     root = lsp_folder(6)
     rc = main(["--dataset", "lspet", "--root", str(root), "--train", "1:4", "--val", "5:6",
-               "--out-dir", str(tmp_path / "packs"), "--pack-size", "64", "--workers", "2"])
+               "--out", str(tmp_path / "packs"), "--pack-size", "64", "--workers", "2"])
     assert rc == 0
     train, val = read_pack(tmp_path / "packs" / "lspet-train.npz"), read_pack(tmp_path / "packs" / "lspet-val.npz")
     assert (len(train), len(val)) == (4, 2)
@@ -122,3 +122,25 @@ def test_prepare_bad_input_is_one_line(args: list[str], message: str, tmp_path: 
     assert err.startswith("hgpose prepare: error: ") and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--pack-size", "0"], "argument --pack-size: must be at least 16, got 0"),
+    (["--context", "nan"], "argument --context: expected a positive number, got 'nan'"),
+    (["--context", "-1"], "argument --context: must be positive, got -1"),
+    (["--quality", "101"], "argument --quality: must be from 1 to 100, got 101"),
+    (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    (["--val-fraction", "1"], "argument --val-fraction: must be between 0 and 1, got 1"),
+    (["--min-joints", "0"], "argument --min-joints: must be at least 1, got 0"),
+    (["--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
+])
+def test_prepare_refuses_bad_option_values(args: list[str], words: str, refused, tmp_path: Path) -> None:
+    code, err = refused(main, ["--root", str(tmp_path), *args, "--out", str(tmp_path / "out")])
+    assert code == 6 and err.startswith(f"hgpose prepare: error: {words}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_still_takes_out_dir(tmp_path: Path) -> None:
+    from train.commands.prepare import build_parser
+
+    assert build_parser().parse_args(["--out-dir", str(tmp_path)]).out == tmp_path

@@ -1,5 +1,7 @@
-"""``hgpose calibrate CHECKPOINT --val-pack PACK``: measure and store a model's joint-confidence
-threshold (for checkpoints trained before calibration was part of training)."""
+"""``hgpose calibrate CHECKPOINT --val-pack PACK``: measure and store a checkpoint's joint-confidence threshold.
+
+Training does this itself; the command is for checkpoints trained before calibration was part of it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose calibrate", description=__doc__)
+    p = CommandParser("hgpose calibrate", __doc__)
     p.add_argument("checkpoint", type=Path, help="a .pt checkpoint")
     p.add_argument("--val-pack", type=Path, required=True, help="validation pack made by hgpose prepare")
     p.add_argument("--out", type=Path, help="where to write the calibrated checkpoint (default: in place)")

@@ -1,9 +1,10 @@
-"""``hgpose eval``: PCK@0.2 of a model on an LSP-layout dataset (images/imNNNNN.jpg + joints.mat) or a pack.
+"""``hgpose eval``: PCK@0.2 of a model on an LSP-layout dataset or a validation pack.
 
-Runs the model through the same backends as ``annotate`` and the app (ONNX Runtime, torch, TensorRT),
-cropping each person from its ground-truth box. Prints the per-joint table, then
-``mirrored`` (the share of people predicted with left and right swapped), ``PCK@0.2-limbs VALUE``
-(12 limb joints) and, as the last line, ``PCK@0.2 VALUE`` (all 14 joints); values are fractions in [0, 1].
+The dataset is a folder of images/imNNNNN.jpg and joints.mat (LSP, LSPET). Runs the model through
+the same backends as ``annotate`` and the app (ONNX Runtime, torch, TensorRT), cropping each person
+from its ground-truth box. Prints the per-joint table, then ``mirrored`` (the share of people
+predicted with left and right swapped), ``PCK@0.2-limbs VALUE`` (12 limb joints) and, as the last
+line, ``PCK@0.2 VALUE`` (all 14 joints); values are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.cli_options import CommandParser, fraction, positive_int
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser("hgpose eval", __doc__)
     p.add_argument("--dataset", choices=["lsp"], default="lsp", help="dataset layout (LSP and LSPET: lsp)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--root", type=Path, help="dataset folder (images/ + joints.mat)")
@@ -35,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
                                                    "tensorrt (default: auto)")
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threshold", type=float, default=0.2, help="PCK threshold as a fraction of the torso")
+    p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="crops per backend call (32)")
+    p.add_argument("--pck-threshold", type=fraction, default=0.2, metavar="FRACTION",
+                   help="a joint is correct within this fraction of the torso size (0.2: PCK@0.2)")
+    # The former spellings, still accepted: --threshold is a joint confidence in annotate and app.
+    p.add_argument("--batch-size", dest="batch", type=positive_int, help=argparse.SUPPRESS)
+    p.add_argument("--threshold", dest="pck_threshold", type=fraction, help=argparse.SUPPRESS)
     p.add_argument("--clean-labels", type=Path, metavar="TEACHERS",
                    help="with --root: score against labels cleaned with this teacher file (mirrored left/right "
                         "labels swapped back, as `hgpose prepare --teachers` does for training)")
@@ -57,8 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from train.metrics import mirrored_people, pck
         from train.pack import read_pack
 
-        if args.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
         if args.pack is not None and args.image_range:
             raise ConfigError("--range applies to --root; a pack holds its own split")
         if args.pack is not None and args.clean_labels is not None:
@@ -87,13 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_compatible(backend.metadata, skeleton=LSP14.name)
             print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
             if args.pack is not None:
-                preds = predict_pack_crops(backend, pack, flip=args.flip, batch_size=args.batch_size,
+                preds = predict_pack_crops(backend, pack, flip=args.flip, batch_size=args.batch,
                                            progress=not args.quiet)
             else:
-                preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch_size,
+                preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch,
                                         progress=not args.quiet)
-        res = pck(preds, truth, LSP14, threshold=args.threshold)
-        t = f"{args.threshold:g}"
+        res = pck(preds, truth, LSP14, threshold=args.pck_threshold)
+        t = f"{args.pck_threshold:g}"
         print(f"{len(truth)} people from {source}{' (flip test)' if args.flip else ''}")
         print(f"{'joint':<12} PCK@{t}  labelled")
         for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):

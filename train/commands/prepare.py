@@ -1,6 +1,6 @@
 """``hgpose prepare``: pack a dataset into compact train/validation files of person crops.
 
-Writes ``OUT_DIR/DATASET-train.npz`` and ``OUT_DIR/DATASET-val.npz``. LSP and LSPET are split by
+Writes ``OUT/DATASET-train.npz`` and ``OUT/DATASET-val.npz``. LSP and LSPET are split by
 image number; MPII and COCO take the validation people from ``--val-annotations``, else (MPII) from
 the JSON's ``isValidation`` flags, else hold out the last ``--val-fraction`` of the images.
 """
@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser, fraction, int_at_least, positive_float, positive_int
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 from train.datasets.base import PoseSample, hold_out
@@ -25,10 +26,24 @@ LSP_RANGES = {"lspet": ("1:9000", "9001:10000"), "lsp": ("1:1000", "1001:2000")}
 Splits = tuple[list[PoseSample], list[PoseSample], str]
 
 
+def _share(text: str) -> float:
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _jpeg_quality(text: str) -> int:
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 100, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose prepare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=sorted(NATIVE_SKELETON), default="lspet")
+    p = CommandParser("hgpose prepare", __doc__)
+    p.add_argument("--dataset", choices=sorted(NATIVE_SKELETON), default="lspet",
+                   help="which dataset --root or --annotations hold (default: lspet)")
     lsp = p.add_argument_group("LSP / LSPET")
     lsp.add_argument("--root", type=Path, help="dataset folder (images/ + joints.mat)")
     lsp.add_argument("--train", help="1-based inclusive image range for training (lspet 1:9000, lsp 1:1000)")
@@ -39,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     other.add_argument("--images", type=Path, help="folder of the images the annotations name")
     other.add_argument("--val-annotations", type=Path, help="annotations of the validation people")
     other.add_argument("--val-images", type=Path, help="images of --val-annotations (default: --images)")
-    other.add_argument("--val-fraction", type=float, default=0.1,
-                       help="share of the images held out for validation when no validation set is given")
-    other.add_argument("--min-joints", type=int, default=1, help="COCO: skip people with fewer labelled joints")
+    other.add_argument("--val-fraction", type=_share, default=0.1,
+                       help="share of the images held out for validation when no validation set is given (0.1)")
+    other.add_argument("--min-joints", type=positive_int, default=1,
+                       help="COCO: skip people with fewer labelled joints (1)")
     p.add_argument("--skeleton", default="lsp14",
                    help="joint set of the packs: lsp14 (maps MPII/COCO joints, see train.datasets.mapping) "
                         "or 'native' (mpii16, coco17)")
@@ -52,13 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
                             "(training split only; validation stays as labelled)")
     teach.add_argument("--clean", choices=CLEAN_MODES, default="swap",
                        help="with --teachers: swap mirrored left/right labels back, drop those people, or off")
-    teach.add_argument("--distill-min-score", type=float, default=0.3,
+    teach.add_argument("--distill-min-score", type=fraction, default=0.3,
                        help="with --teachers: MoveNet score below which a keypoint is no target")
-    p.add_argument("--out-dir", type=Path, default=Path("data"))
-    p.add_argument("--pack-size", type=int, default=PackSpec.pack_size)
-    p.add_argument("--context", type=float, default=PackSpec.context)
-    p.add_argument("--quality", type=int, default=PackSpec.jpeg_quality)
-    p.add_argument("--workers", type=int, default=default_workers(), help="encoding processes")
+    p.add_argument("--out", type=Path, default=Path("data"), metavar="DIR",
+                   help="folder for DATASET-train.npz and DATASET-val.npz (default: ./data)")
+    p.add_argument("--out-dir", dest="out", type=Path, help=argparse.SUPPRESS)  # the former spelling
+    p.add_argument("--pack-size", type=int_at_least(16), default=PackSpec.pack_size,
+                   help=f"side of each square person crop in pixels ({PackSpec.pack_size}); at least the "
+                        "model's input size")
+    p.add_argument("--context", type=positive_float, default=PackSpec.context,
+                   help=f"crop side as a multiple of the person's size ({PackSpec.context}), room for "
+                        "augmentation")
+    p.add_argument("--quality", type=_jpeg_quality, default=PackSpec.jpeg_quality,
+                   help=f"JPEG quality of the stored crops, 1-100 ({PackSpec.jpeg_quality})")
+    p.add_argument("--workers", type=positive_int, default=default_workers(),
+                   help="encoding processes (default: one per CPU core, at most 4)")
     return p
 
 
@@ -130,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"label cleaning ({args.clean}): {found.summary()}")
         for split, samples in (("train", train), ("val", val)):
             samples = convert_samples(samples, native, target)
-            out = write_pack(samples, args.out_dir / f"{args.dataset}-{split}.npz", spec, skeleton=target,
+            out = write_pack(samples, args.out / f"{args.dataset}-{split}.npz", spec, skeleton=target,
                              source=source, workers=args.workers, extra_info=extra if split == "train" else None)
             print(f"{out}: {len(samples)} people, {target}, {out.stat().st_size / 1e6:.1f} MB")
         return 0

@@ -10,11 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser
 from engine.cli_support import argv_or_default, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose train", description=__doc__)
+    p = CommandParser("hgpose train", __doc__)
     p.add_argument("--config", type=Path, help="TOML file (see train/configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=5e-4 (repeatable)")

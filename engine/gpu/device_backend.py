@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.backends.cuda_graphs import CudaGraphCache
-from engine.backends.device_estimate import DeviceEstimator
 from engine.crop import CropBox
+from engine.gpu.cuda_graphs import CudaGraphCache
+from engine.gpu.device_estimate import DeviceEstimator
 from engine.timing import StageTimer
 
 

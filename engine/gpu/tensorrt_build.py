@@ -18,15 +18,15 @@ from pathlib import Path
 import tensorrt as trt
 
 from engine.atomic import atomic_path
-from engine.engine_sidecar import (
+from engine.errors import ModelError, OutputError
+from engine.gpu.engine_sidecar import (
     BuildSettings,
     EngineSidecar,
     sha256_bytes,
     write_engine,
 )
-from engine.errors import ModelError, OutputError
+from engine.gpu.tensorrt_support import current_runtime_info, logged_errors, make_logger, require_tensorrt
 from engine.model_file import read_onnx_metadata, require_file
-from engine.tensorrt_support import current_runtime_info, logged_errors, make_logger, require_tensorrt
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"

@@ -20,13 +20,13 @@ import torch
 from torch import Tensor
 
 from engine.backends.base import Backend
-from engine.backends.cuda_graphs import CudaGraphCache, GraphPolicy
-from engine.backends.device_backend import DeviceBackendMixin
-from engine.backends.device_estimate import DeviceEstimator
-from engine.engine_sidecar import EngineSidecar, check_engine, rebuild_command, source_onnx
 from engine.errors import BackendError, ModelError
+from engine.gpu.cuda_graphs import CudaGraphCache, GraphPolicy
+from engine.gpu.device_backend import DeviceBackendMixin
+from engine.gpu.device_estimate import DeviceEstimator
+from engine.gpu.engine_sidecar import EngineSidecar, check_engine, rebuild_command, source_onnx
+from engine.gpu.tensorrt_support import current_runtime_info, logged_errors, make_logger, require_tensorrt
 from engine.model_file import require_file
-from engine.tensorrt_support import current_runtime_info, logged_errors, make_logger, require_tensorrt
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"

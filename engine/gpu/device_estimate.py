@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine import gpu_ops
 from engine.backends.base import heatmaps_to_frame
 from engine.crop import CropBox, crop_matrix
 from engine.errors import InputError
+from engine.gpu import ops as gpu_ops
 from engine.metadata import ModelMetadata
 from engine.timing import StageTimer
 

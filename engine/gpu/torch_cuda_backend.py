@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from engine.backends.cuda_graphs import CudaGraphCache, GraphPolicy
-from engine.backends.device_backend import DeviceBackendMixin
-from engine.backends.device_estimate import DeviceEstimator
 from engine.backends.torch_backend import TorchBackend
+from engine.gpu.cuda_graphs import CudaGraphCache, GraphPolicy
+from engine.gpu.device_backend import DeviceBackendMixin
+from engine.gpu.device_estimate import DeviceEstimator
 
 
 class TorchCudaBackend(DeviceBackendMixin, TorchBackend):

@@ -12,8 +12,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from engine.engine_sidecar import RuntimeInfo
 from engine.errors import BackendError
+from engine.gpu.engine_sidecar import RuntimeInfo
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -45,7 +45,7 @@ def unavailable_reason() -> str | None:
     import tensorrt
 
     if not (hasattr(tensorrt, "Builder") and hasattr(tensorrt, "Runtime")):
-        return f"only TensorRT's type stubs are installed, not its runtime; {INSTALL_HINT}"
+        return f"TensorRT is not installed (only its type stubs are); {INSTALL_HINT}"
     version = str(getattr(tensorrt, "__version__", "0"))
     if version_tuple(version) < MIN_VERSION:
         return f"TensorRT {version} is too old; hgpose needs {'.'.join(map(str, MIN_VERSION))} or newer"

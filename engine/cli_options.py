@@ -1,0 +1,106 @@
+"""Command-line parsing shared by every ``hgpose`` command: one parser class and the option checks.
+
+Every command builds its parser with :class:`CommandParser`, so a mistake on the command line (a
+value out of range, an unknown option, a missing argument) is refused the same way everywhere:
+one line, ``hgpose COMMAND: error: ...``, exit code 6 (configuration), before any work starts.
+The value types below parse *and* check, so ``--threshold nan`` or ``--batch 0`` never reach
+library code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+from typing import NoReturn
+
+from engine.errors import ConfigError
+
+# reStructuredText that docstrings use and a terminal should not show: ``literal``, :role:`target`.
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str | None) -> str:
+    """A docstring as help text: reStructuredText literals and roles become plain words."""
+    text = _RST_ROLE.sub(r"\1", doc or "")
+    text = _RST_LITERAL.sub(r"\1", text)
+    return text.replace("::\n", ":\n")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` with the project's conventions.
+
+    The description is the command module's docstring as plain text (pass ``__doc__``), shown with
+    its line breaks. A command-line mistake prints one line and exits with ConfigError's code (6)
+    rather than argparse's usage block and code 2.
+    """
+
+    def __init__(self, prog: str, doc: str | None) -> None:
+        super().__init__(prog=prog, description=plain_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ConfigError.exit_code, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, kind: Callable[[str], float], what: str) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A finite number from 0 to 1 (a confidence, a share)."""
+    value = _number(text, float, "a number from 0 to 1")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float, "a positive number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float, "a number of 0 or more")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """A type for whole numbers of at least ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int_at_least_{low}"  # argparse names the type in some messages
+    return parse
+
+
+positive_int = int_at_least(1)
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive whole numbers, e.g. ``1,8,64``."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"every value must be at least 1, got {text}")
+    return values
