@@ -205,22 +205,16 @@ def test_ctrl_c_leaves_complete_so_far_files(bundled_clip: Path, tmp_path: Path)
     assert np.isfinite(np.array([f["keypoints"] for f in doc["frames"]], dtype=float)).all()
 
 
-def test_video_that_cannot_be_written_keeps_the_keypoints(short_clip: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_video_that_cannot_be_published_keeps_the_keypoints(short_clip: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
     from engine.errors import OutputError
-    from engine.video_writer import AtomicVideoWriter
 
-    def full_disk(self: AtomicVideoWriter) -> Path | None:
-        self.discard()
-        raise OutputError(f"cannot write {self.target} (No space left on device)")
-
-    monkeypatch.setattr(AtomicVideoWriter, "close", full_disk)
+    (tmp_path / "o" / "short.mp4").mkdir(parents=True)  # something holds the video's name
     code = annotate([str(short_clip), "--out", str(tmp_path / "o"), "--render", "--quiet"])
     err = capsys.readouterr().err
     assert code == OutputError.exit_code and "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert "short.mp4 (No space left on device); the keypoints are in" in last and "short.csv" in last
-    assert outputs(tmp_path / "o") == ["short.csv", "short.json"]
+    assert "short.mp4 (Is a directory); the keypoints are in" in last and "short.csv" in last
+    assert outputs(tmp_path / "o") == ["short.csv", "short.json", "short.mp4"]
     doc = json.loads((tmp_path / "o" / "short.json").read_text())
     assert len(doc["frames"]) == 12
