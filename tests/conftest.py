@@ -80,3 +80,29 @@ def tiny_onnx(tiny_checkpoint: Path) -> Path:
     out = tiny_checkpoint.with_suffix(".onnx")
     export_onnx(tiny_checkpoint, out)
     return out
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """``small_tmpfs(size)``: a folder on a fresh tmpfs of ``size`` (e.g. ``"1m"``): a full disk for real.
+    Skips where mounting is not permitted (not root, or a container without the capability)."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(size: str) -> Path:
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
