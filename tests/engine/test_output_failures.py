@@ -157,3 +157,29 @@ def test_ctrl_c_partial_write_holds_what_the_journal_held(short_clip: Path, tmp_
     assert count_video_frames(tmp_path / "short.mp4") == 7
     assert listing(tmp_path) == ["short.csv", "short.json", "short.mp4"]
     assert not any(os.fspath(p).endswith(".jsonl") for p in tmp_path.iterdir())
+
+
+def test_a_killed_run_leaves_temporaries_that_the_next_run_removes(bundled_clip: Path, short_clip: Path,
+                                                                   tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    long_input, short_input = tmp_path / "a" / "walk.mp4", tmp_path / "b" / "walk.mp4"  # one output stem
+    long_input.parent.mkdir()
+    short_input.parent.mkdir()
+    long_input.symlink_to(bundled_clip)
+    short_input.symlink_to(short_clip)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "annotate", str(long_input), "--out", str(out),
+                             "--render", "--quiet"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    proc.stderr.readline()  # "hgpose annotate: <backend>": its temporaries are being written
+    time.sleep(0.5)
+    proc.kill()  # SIGKILL: no handler runs, nothing is cleaned up
+    proc.communicate(timeout=30)
+    left = [p.name for p in out.iterdir()]
+    assert left and all(name.startswith(".walk-") for name in left), left
+    assert annotate([str(short_input), "--out", str(out), "--render", "--quiet"]) == 0
+    assert listing(out) == ["walk.csv", "walk.json", "walk.mp4"]
