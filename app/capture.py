@@ -61,11 +61,14 @@ class CaptureThread(QThread):
         failed(thread, str): opening failed, or a live source stopped delivering (e.g. a camera
             unplugged).
         ended(thread): a file reached its end with looping off; playback is paused.
+        length_changed(thread, int): a file ended before the frame count its container reports
+            (a cut or damaged file); the int is the frames it really holds.
     """
 
     opened = pyqtSignal(object, object)
     failed = pyqtSignal(object, str)
     ended = pyqtSignal(object)
+    length_changed = pyqtSignal(object, int)
 
     def __init__(self, spec: SourceSpec, slot: LatestSlot[FramePacket], playback: PlaybackState,
                  opener: Callable[[SourceSpec], FrameReader] = open_reader) -> None:
@@ -138,6 +141,7 @@ class CaptureThread(QThread):
         started = time.perf_counter()
         next_due = started
         jump = True
+        length = reader.length
         while True:
             with self._cond:
                 while not self._stop and self._state.paused and self._seek is None and not self._step:
@@ -152,7 +156,7 @@ class CaptureThread(QThread):
                 state = self._state
             if seek is not None and info.seekable:
                 self.slot.clear()  # a frame from before the jump is stale
-                reader.seek(min(seek, max(info.frame_count - 1, 0)))
+                reader.seek(min(seek, max(length - 1, 0)))
                 jump = True
             if not info.spec.live and not single and state.speed > 0:
                 wait = next_due - time.perf_counter()
@@ -163,6 +167,9 @@ class CaptureThread(QThread):
                         continue  # a command arrived while pacing; re-evaluate
             frame = reader.read()
             if frame is None:
+                if reader.length != length:
+                    length = reader.length
+                    self.length_changed.emit(self, length)
                 if info.spec.live:
                     self.failed.emit(self, f"{info.spec.label} stopped delivering frames (unplugged or stream ended)")
                     return

@@ -117,6 +117,13 @@ class TransportBar(QWidget):
         self.set_source(0, seekable=False)
         self.position.setText("–")
 
+    def set_length(self, frame_count: int) -> None:
+        """The source holds fewer frames than first reported: shorten the slider, keep its place."""
+        self.slider.blockSignals(True)
+        self.slider.setMaximum(max(frame_count - 1, 0))
+        self.slider.blockSignals(False)
+        self._count = frame_count
+
     def set_position(self, index: int) -> None:
         """Follow playback, unless the user is dragging the slider."""
         count = getattr(self, "_count", 0)

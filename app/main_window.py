@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
         capture.opened.connect(self._on_opened)
         capture.failed.connect(self._on_capture_failed)
         capture.ended.connect(self._on_ended)
+        capture.length_changed.connect(self._on_length_changed)
         self.capture = capture
         capture.start()
 
@@ -291,9 +292,20 @@ class MainWindow(QMainWindow):
         self.source_info = info
         self.banner.dismiss()  # an error shown was about the source this one replaces
         self.transport.set_source(info.frame_count, info.seekable)
-        kind = "live" if info.spec.live else f"{info.frame_count} frames" if info.frame_count else info.kind
-        self.source_label.setText(f"{info.spec.label} · {info.width}×{info.height} · {kind}")
+        self._label_source(info, info.frame_count)
         self.status.showMessage(f"Opened {info.spec.label}", 3000)
+
+    def _label_source(self, info: ReaderInfo, frames: int) -> None:
+        kind = "live" if info.spec.live else f"{frames} frames" if frames else info.kind
+        self.source_label.setText(f"{info.spec.label} · {info.width}×{info.height} · {kind}")
+
+    def _on_length_changed(self, capture: CaptureThread, frames: int) -> None:
+        if capture is not self.capture or self.source_info is None:
+            return
+        self.transport.set_length(frames)
+        self._label_source(self.source_info, frames)
+        self.status.showMessage(f"{self.source_info.spec.label} holds {frames} of the {self.source_info.frame_count} "
+                                "frames its container reports (a cut or damaged file)")
 
     def _on_capture_failed(self, capture: CaptureThread, message: str) -> None:
         if capture is not self.capture:

@@ -53,6 +53,12 @@ class FrameReader(ABC):
 
     info: ReaderInfo
 
+    @property
+    def length(self) -> int:
+        """Frames the source holds as far as reading has shown: ``info.frame_count`` until a file
+        ends before its container said it would (a cut or damaged file)."""
+        return self.info.frame_count
+
     @abstractmethod
     def read(self) -> tuple[int, np.ndarray, str] | None:
         """The next (frame index, BGR image, file name), or None at the end or on a failure."""
@@ -106,6 +112,14 @@ class CvReader(FrameReader):
         self._cap = cap
         self._pending: np.ndarray | None = first
         self._next = 0
+        self._length = count
+        # Reading from frame 0 without a seek counts frames exactly; after a seek past a file's real
+        # end OpenCV may still hand back a frame, so only a run from the start can tell the length.
+        self._from_start = True
+
+    @property
+    def length(self) -> int:
+        return self._length
 
     def read(self) -> tuple[int, np.ndarray, str] | None:
         img: np.ndarray | None
@@ -114,6 +128,8 @@ class CvReader(FrameReader):
         else:
             ok, img = self._cap.read()
             if not ok or img is None:
+                if self._from_start and 0 < self._next < self._length:
+                    self._length = self._next  # the file ends early: only these frames decode
                 return None
         self._next += 1
         return self._next - 1, img, ""
@@ -122,6 +138,7 @@ class CvReader(FrameReader):
         self._pending = None
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         self._next = index
+        self._from_start = index == 0
 
     def close(self) -> None:
         self._cap.release()

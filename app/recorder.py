@@ -18,6 +18,8 @@ from engine.annotate import model_header
 from engine.annotations import AnnotationLog
 from engine.atomic import ensure_writable_dir
 from engine.backends.base import Backend
+from engine.errors import OutputError
+from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
 from engine.pipeline import PoseResult
 from engine.video_writer import AtomicVideoWriter
 
@@ -74,10 +76,16 @@ class Recorder:
         self._live_fps = live_fps
         self._pending: list[tuple[float, np.ndarray]] = []  # live: (capture time, drawn frame) until the rate is known
         self.writer: AtomicVideoWriter | None = None
-        if not info.spec.live:
-            self._open(info.fps)  # a file's own rate: its frames are all processed
-        self.log = AnnotationLog(source=info.header(), model=model_header(backend, flip_test), skeleton=self.skeleton,
+        self.guard = FreeSpaceGuard(out)
+        self.log = AnnotationLog(self.json_path, self.csv_path, source=info.header(),
+                                 model=model_header(backend, flip_test), skeleton=self.skeleton,
                                  angle_min_confidence=angle_min_confidence)
+        if not info.spec.live:
+            try:
+                self._open(info.fps)  # a file's own rate: its frames are all processed
+            except BaseException:
+                self.log.discard()
+                raise
 
     def _open(self, fps: float) -> None:
         # The JSON time stamps hold the real timing either way.
@@ -99,6 +107,12 @@ class Recorder:
         self._pending.clear()
 
     def add(self, packet: FramePacket, result: PoseResult, overlay: OverlayOptions) -> None:
+        """Record one frame; ``OutputError`` when the disk is (nearly) full: call :meth:`discard` then."""
+        pending = self.log.pending_bytes() + (self.writer.pending_bytes() if self.writer is not None else 0)
+        try:
+            self.guard.check(pending, self.log.count)
+        except OutputError as exc:
+            raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
         frame = annotate(packet.image, result, self.skeleton, overlay)
         if self.writer is not None:
             self.writer.write(frame)
@@ -110,17 +124,28 @@ class Recorder:
         self.log.add(result, packet.name)
 
     def discard(self) -> None:
-        """Abandon the recording: remove its temporary video."""
+        """Abandon the recording: remove its temporary files."""
         self._pending.clear()
         if self.writer is not None:
             self.writer.discard()
+        self.log.discard()
 
     def finish(self) -> RecordingSummary:
-        """Close the video and write JSON and CSV with exactly the frames the video holds."""
-        if self.writer is None:
-            self._flush()  # a live recording shorter than the rate probe
-        assert self.writer is not None
-        self.log.truncate(self.writer.frames)
-        video = self.writer.close()
-        self.log.write(self.json_path, self.csv_path, complete=True)
-        return RecordingSummary(video, self.json_path, self.csv_path, len(self.log.frames))
+        """Close the video and write JSON and CSV with exactly the frames the video holds.
+
+        Raises ``OutputError`` when the video did not come out whole (a full disk); nothing is
+        written then."""
+        try:
+            if self.writer is None:
+                self._flush()  # a live recording shorter than the rate probe
+            assert self.writer is not None
+            self.log.truncate(self.writer.frames)
+            self.writer.finish()
+            self.log.write(complete=True)
+            video = self.writer.publish()
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OutputError):
+                raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
+            raise
+        return RecordingSummary(video, self.json_path, self.csv_path, self.log.frames)

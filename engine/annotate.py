@@ -3,6 +3,7 @@
 Outputs are written atomically. On an interruption (Ctrl-C or SIGTERM) the frames processed so far
 are written as valid files marked ``"complete": false``, and the rendered video holds exactly the
 frames listed in the JSON: each frame's log entry and video frame are written with signals deferred.
+A failed write (a full disk) publishes nothing of the source and leaves earlier outputs as they were.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.annotations import AnnotationLog
+from engine.atomic import remove_stale_temps
 from engine.backends.base import Backend
 from engine.errors import OutputError
+from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
 from engine.interrupts import deferred_interrupts
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.render import draw_pose, even_size, pad_to_even
@@ -37,6 +40,9 @@ class AnnotateOptions:
 
 @dataclass(frozen=True)
 class AnnotateSummary:
+    """What a run wrote. ``expected``: the frames the container reports (0 when unknown);
+    ``truncated``: a complete run of a video decoded fewer than that (a cut or damaged file)."""
+
     json_path: Path
     csv_path: Path
     video_path: Path | None
@@ -44,6 +50,8 @@ class AnnotateSummary:
     complete: bool
     skipped: int
     fps: float
+    expected: int = 0
+    truncated: bool = False
 
 
 def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -66,21 +74,32 @@ def model_header(backend: Backend, flip_test: bool) -> dict:
 
 def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backend: Backend, out_dir: Path,
                     stem: str, options: AnnotateOptions) -> AnnotateSummary:
-    """Annotate one opened source into ``out_dir/<stem>.{json,csv[,mp4]}``."""
+    """Annotate one opened source into ``out_dir/<stem>.{json,csv[,mp4]}``.
+
+    Raises ``OutputError`` when the outputs cannot be written (a full disk: checked before each
+    frame, so the run stops early); nothing of this source is published then.
+    """
     info = source.info
     pipeline = PosePipeline(backend, options.pipeline)
     skeleton = backend.metadata.skeleton_spec
+    remove_stale_temps(out_dir, stem)  # left by a killed run on the same output
     log = AnnotationLog(
+        out_dir / f"{stem}.json", out_dir / f"{stem}.csv",
         source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count},
         model=model_header(backend, options.pipeline.flip_test), skeleton=skeleton, skipped=info.skipped,
         angle_min_confidence=options.draw_threshold)
-    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     writer = None
-    if options.render:
-        writer = AtomicVideoWriter(out_dir / f"{stem}.mp4", info.fps or 5.0, even_size(info.width, info.height))
+    try:
+        if options.render:
+            writer = AtomicVideoWriter(out_dir / f"{stem}.mp4", info.fps or 5.0, even_size(info.width, info.height))
+    except BaseException:
+        log.discard()
+        raise
+    guard = FreeSpaceGuard(out_dir)
     still = info.kind != "video"
-    complete = False
+    complete = failed = truncated = False
+    video = None
     t_start = time.perf_counter()
     bar = tqdm(total=info.frame_count or None, desc=Path(info.path).name, unit="frame",
                disable=not options.progress, dynamic_ncols=True)
@@ -96,6 +115,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
                 if writer is not None:
                     overlay = draw_pose(frame.image.copy(), result.keypoints, skeleton, options.draw_threshold,
                                         result.box)
+                guard.check(log.pending_bytes() + (writer.pending_bytes() if writer else 0), log.count)
                 with deferred_interrupts():  # the JSON entry and the video frame go together or not at all
                     log.add(result, frame.name)
                     if writer is not None and overlay is not None:
@@ -104,18 +124,40 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
             bar.set_postfix(infer_ms=f"{results[-1].timings_ms.get('infer', 0.0):.1f}", state=results[-1].state,
                             refresh=False)
         complete = True
+    except OutputError as exc:
+        failed = True
+        raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
     finally:
-        fps = len(log.frames) / max(time.perf_counter() - t_start, 1e-9)
+        fps = log.count / max(time.perf_counter() - t_start, 1e-9)
         bar.close()
-        video = None
         with deferred_interrupts():  # a second Ctrl-C must not cut the final writes short
-            video_error: OutputError | None = None
-            try:
+            if failed:
+                log.discard()
                 if writer is not None:
-                    video = writer.close()
-            except OutputError as exc:  # the keypoints are still written
-                video_error = exc
-            log.write(json_path, csv_path, complete)
-            if video_error is not None:
-                raise OutputError(f"{video_error}; the keypoints are in {json_path} and {csv_path.name}") from None
-    return AnnotateSummary(json_path, csv_path, video, len(log.frames), complete, len(info.skipped), float(fps))
+                    writer.discard()
+            else:
+                truncated = complete and not still and 0 < log.count < info.frame_count
+                video = _write_outputs(log, writer, complete, truncated)
+    return AnnotateSummary(log.json_path, log.csv_path, video, log.frames, complete, len(info.skipped), float(fps),
+                           info.frame_count if not still else 0, truncated)
+
+
+def _write_outputs(log: AnnotationLog, writer: AtomicVideoWriter | None, complete: bool,
+                   truncated: bool) -> Path | None:
+    """Finish the video, then write JSON and CSV, then publish the video: a video that did not come
+    out whole (a full disk) stops everything before any earlier output is replaced."""
+    try:
+        if writer is not None:
+            writer.finish()
+        log.write(complete, truncated)
+    except OutputError as exc:
+        log.discard()
+        if writer is not None:
+            writer.discard()
+        raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
+    if writer is None:
+        return None
+    try:
+        return writer.publish()
+    except OutputError as exc:  # the keypoints are written
+        raise OutputError(f"{exc}; the keypoints are in {log.json_path} and {log.csv_path.name}") from None

@@ -7,7 +7,9 @@ JSON (``<stem>.json``, schema ``hgpose.annotations/1``)::
       "complete": true,                 # false when the run was interrupted (frames so far)
       "created": "2026-11-21T12:00:00Z",
       "source": {"path", "kind": "video|images|image|camera", "width", "height", "fps",
-                 "frame_count": <reported by the container>, "frames_decoded": <frames below>},
+                 "frame_count": <reported by the container>, "frames_decoded": <frames below>,
+                 "truncated": <true when a complete run of a video decoded fewer frames than
+                               its container reports: a cut or damaged file>},
       "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics",
                 "flip_test"},                # whether each pose averaged the mirrored crop's
       "skeleton": {"name", "joints": [...], "limbs": [[a, b], ...], "angles": [...]},
@@ -24,25 +26,35 @@ below ``angle_min_confidence``, or two coinciding joints).
 CSV (``<stem>.csv``): one row per frame with ``frame, timestamp, file, box_x0, box_y0, box_x1,
 box_y1, state, confident``, then ``<joint>_x, <joint>_y, <joint>_score`` per joint and
 ``angle_<name>`` per angle (joint names lower-case with underscores).
+
+Memory stays flat however long the source: each frame's record goes to a hidden journal file
+beside the outputs (one compact JSON line) as it is made, and :meth:`AnnotationLog.write`
+assembles the final JSON and CSV from it, streaming, into temporary files that replace the
+previous outputs together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.angles import joint_angles
-from engine.atomic import atomic_write_text
+from engine.atomic import TempFile, atomic_path
+from engine.errors import OutputError
 from engine.pipeline import PoseResult
 from engine.skeleton import Skeleton
 
 SCHEMA = "hgpose.annotations/1"
+JOURNAL_SUFFIX = ".frames.jsonl"
+# The final JSON (indented) and the CSV together take about this many times the journal's bytes
+# (measured: 2.5x on the bundled clip, 2.55x on a synthetic one); finishing must find that much free.
+FINISH_BYTES_PER_JOURNAL_BYTE = 3
 
 
 def _column(name: str) -> str:
@@ -53,26 +65,41 @@ def _num(value: float, digits: int = 2) -> float | None:
     return None if not math.isfinite(value) else round(float(value), digits)
 
 
-@dataclass
 class AnnotationLog:
-    """Accumulates per-frame poses and writes them as JSON and CSV, atomically.
+    """Collects per-frame poses in a journal file and writes them as JSON and CSV, atomically.
 
-    Attributes:
+    Args:
+        json_path, csv_path: the outputs; the journal is a hidden temporary file beside them.
         source: the ``source`` header (see module docstring).
         model: the ``model`` header.
         skeleton: the joint set of the keypoints.
         angle_min_confidence: angles with a joint scoring below this are null, as on screen, so a
             recording never holds an angle the app would not show.
+        skipped: image folders: the files that were not images.
+
+    Raises ``OutputError`` when the journal cannot be created or written (a full disk).
     """
 
-    source: dict[str, Any]
-    model: dict[str, Any]
-    skeleton: Skeleton
-    angle_min_confidence: float = 0.0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    frames: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, json_path: Path, csv_path: Path, source: dict[str, Any], model: dict[str, Any],
+                 skeleton: Skeleton, angle_min_confidence: float = 0.0,
+                 skipped: list[dict[str, str]] | None = None) -> None:
+        self.json_path, self.csv_path = Path(json_path), Path(csv_path)
+        self.source, self.model, self.skeleton = source, model, skeleton
+        self.angle_min_confidence = angle_min_confidence
+        self.skipped = skipped if skipped is not None else []  # a folder source fills it while it is read
+        self.count = 0  # frames in the journal
+        self._journal_bytes = 0  # counted, not asked: TextIOWrapper.tell() would flush every frame
+        self._keep: int | None = None  # see truncate()
+        self._temp: TempFile | None = TempFile(self.json_path, JOURNAL_SUFFIX)
+        self._journal: IO[str] = open(self._temp.path, "w", encoding="utf-8")  # noqa: SIM115 - held for the run
+
+    @property
+    def frames(self) -> int:
+        """Frames the written files will hold."""
+        return self.count if self._keep is None else min(self._keep, self.count)
 
     def add(self, result: PoseResult, file: str = "") -> dict[str, Any]:
+        """Record one frame's pose (keypoints in source pixels); returns its JSON entry."""
         angles = joint_angles(result.keypoints, self.skeleton, self.angle_min_confidence)
         entry = {
             "index": result.frame_index,
@@ -85,47 +112,90 @@ class AnnotationLog:
                           for x, y, s in result.keypoints],
             "angles": {k: _num(v, 1) for k, v in angles.items()},
         }
-        self.frames.append(entry)
+        line = json.dumps(entry, separators=(",", ":")) + "\n"  # ASCII (ensure_ascii): chars are bytes
+        try:
+            self._journal.write(line)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.json_path} ({exc.strerror or exc})") from None
+        self.count += 1
+        self._journal_bytes += len(line)
         return entry
 
     def truncate(self, count: int) -> None:
-        """Keep the first ``count`` frames (to match a video that holds fewer)."""
-        del self.frames[count:]
+        """Write only the first ``count`` frames (to match a video that holds fewer)."""
+        self._keep = count
 
-    def document(self, complete: bool) -> dict[str, Any]:
+    def pending_bytes(self) -> int:
+        """About how many bytes :meth:`write` will need on disk for the frames so far."""
+        return FINISH_BYTES_PER_JOURNAL_BYTE * self._journal_bytes
+
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        self._journal.flush()
+        with open(self._journal.name, encoding="utf-8") as fh:
+            for _, line in zip(range(self.frames), fh, strict=False):
+                yield json.loads(line)
+
+    def header(self, complete: bool, truncated: bool = False) -> dict[str, Any]:
+        """The document without its frames."""
         s = self.skeleton
         return {
             "schema": SCHEMA,
             "complete": complete,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": {**self.source, "frames_decoded": len(self.frames)},
+            "source": {**self.source, "frames_decoded": self.frames, "truncated": truncated},
             "model": self.model,
             "skeleton": {"name": s.name, "joints": list(s.joints), "limbs": [list(x) for x in s.limbs],
                          "angles": [a[0] for a in s.angles]},
             "angle_min_confidence": self.angle_min_confidence,
             "skipped": self.skipped,
-            "frames": self.frames,
         }
 
-    def csv_text(self) -> str:
+    def _write_json(self, fh: IO[str], complete: bool, truncated: bool) -> None:
+        # The same text json.dumps(document, indent=1) gives, one frame at a time: the header with an
+        # empty frame list, then each frame indented to its depth (2) in place of the "[]".
+        head = json.dumps({**self.header(complete, truncated), "frames": []}, indent=1)
+        assert head.endswith("[]\n}")
+        fh.write(head[:-4])
+        first = True
+        for entry in self._entries():
+            fh.write("[\n  " if first else ",\n  ")
+            fh.write(json.dumps(entry, indent=1).replace("\n", "\n  "))
+            first = False
+        fh.write("[]\n}\n" if first else "\n ]\n}\n")
+
+    def _write_csv(self, fh: IO[str]) -> None:
         s = self.skeleton
         header = ["frame", "timestamp", "file", "box_x0", "box_y0", "box_x1", "box_y1", "state", "confident"]
         for j in s.joints:
             c = _column(j)
             header += [f"{c}_x", f"{c}_y", f"{c}_score"]
         header += [f"angle_{_column(a[0])}" for a in s.angles]
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
-        for f in self.frames:
+        for f in self._entries():
             row = [f["index"], f["timestamp"], f["file"], *f["box"], f["state"], int(f["confident"])]
             for kp in f["keypoints"]:
                 row += kp
             row += ["" if f["angles"][a[0]] is None else f["angles"][a[0]] for a in s.angles]
             w.writerow(row)
-        return buf.getvalue()
 
-    def write(self, json_path: Path, csv_path: Path, complete: bool) -> None:
-        """Write both files atomically (each is either the old or the new complete file)."""
-        atomic_write_text(json_path, json.dumps(self.document(complete), indent=1) + "\n")
-        atomic_write_text(csv_path, self.csv_text())
+    def write(self, complete: bool, truncated: bool = False) -> None:
+        """Write JSON and CSV and remove the journal. Both files replace the previous ones only once
+        both are written: a failure (a full disk) leaves the previous pair as it was.
+
+        ``complete``: the whole source was read (not interrupted); ``truncated``: yet it held fewer
+        frames than its container reports."""
+        with atomic_path(self.json_path) as tmp_json, atomic_path(self.csv_path) as tmp_csv:
+            with open(tmp_json, "w", encoding="utf-8") as fh:
+                self._write_json(fh, complete, truncated)
+            with open(tmp_csv, "w", encoding="utf-8", newline="") as fh:
+                self._write_csv(fh)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the journal without writing anything. Idempotent."""
+        with contextlib.suppress(OSError):
+            self._journal.close()
+        if self._temp is not None:
+            self._temp.remove()
+            self._temp = None

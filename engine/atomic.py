@@ -2,17 +2,31 @@
 
 A reader (or a user after Ctrl-C) sees either the previous complete file or the new complete
 file, never a half-written one.
+
+Temporary files are hidden siblings named ``.<stem>-XXXXXXXX<suffix>`` (``tempfile.mkstemp``'s
+eight random characters). Each is ``flock``-ed by the process writing it for as long as it lives,
+so a later run on the same output can tell a file left by a killed run (unlocked: removed by
+:func:`remove_stale_temps`) from one another run is still writing (locked: kept).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import OutputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale temporaries are then left for the user
+    fcntl = None  # type: ignore[assignment]
+
+# tempfile.mkstemp's random part: eight characters of this alphabet.
+_RANDOM = "[a-z0-9_]{8}"
 
 
 def ensure_writable_dir(directory: Path) -> Path:
@@ -50,6 +64,83 @@ def default_file_mode() -> int:
 
 
 @contextlib.contextmanager
+def prepared_output_dir(directory: Path) -> Iterator[Path]:
+    """:func:`ensure_writable_dir` for the length of a command: the folders it had to create are
+    removed again when the block fails while they are still empty, so an early failure (a bad
+    model, an unknown backend) leaves no empty output folder behind."""
+    directory = Path(directory)
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]  # deepest first
+    ensure_writable_dir(directory)
+    try:
+        yield directory
+    except BaseException:
+        for d in missing:
+            with contextlib.suppress(OSError):  # not empty (or not ours to remove): kept
+                d.rmdir()
+        raise
+
+
+class TempFile:
+    """A hidden temporary file beside ``target``, locked while this object holds it open.
+
+    Attributes:
+        path: ``.<target stem>-XXXXXXXX<suffix>`` in ``target``'s folder.
+        fd: the open descriptor that carries the lock (writers may open ``path`` again).
+    """
+
+    def __init__(self, target: Path, suffix: str | None = None) -> None:
+        target = Path(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-",
+                                        suffix=suffix if suffix is not None else target.suffix)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file nobody else holds: never blocks
+        self.path, self.fd = Path(name), fd
+
+    def release(self) -> None:
+        """Close the descriptor (which drops the lock); the file stays. Idempotent."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def remove(self) -> None:
+        """Delete the file, then release it. Idempotent."""
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self.release()
+
+
+def remove_stale_temps(directory: Path, stem: str) -> list[Path]:
+    """Delete the temporaries of ``<stem>.*`` outputs in ``directory`` that no live process holds
+    (left by a killed run); returns what was removed. Without ``flock`` (Windows) nothing is."""
+    if fcntl is None or not Path(directory).is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(stem)}-{_RANDOM}(\.[A-Za-z0-9]+)*")
+    removed = []
+    for path in Path(directory).iterdir():
+        if not pattern.fullmatch(path.name) or not path.is_file():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # another run is writing it
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+@contextlib.contextmanager
 def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``, else it is removed.
 
@@ -57,24 +148,18 @@ def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     container from the file extension.
     """
     target = Path(target)
+    temp = TempFile(target, suffix)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-",
-                                        suffix=suffix if suffix is not None else target.suffix)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        publish(tmp, target)
+        yield temp.path
+        publish(temp.path, target)
     except BaseException as exc:
         # BaseException: a Ctrl-C mid-write must not leave the temporary behind either.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        temp.remove()
         if isinstance(exc, OSError):  # disk full, target is a directory, ...: the user's to fix
             raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
         raise
+    finally:
+        temp.release()
 
 
 def publish(tmp: Path, target: Path) -> None:

@@ -100,3 +100,79 @@ def refused(capsys: pytest.CaptureFixture[str]):
         return code, err
 
     return run
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """``small_tmpfs(size)``: a folder on a fresh tmpfs of ``size`` (e.g. ``"1m"``): a full disk for real.
+    Skips where mounting is not permitted (not root, or a container without the capability)."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def make(size: str) -> Path:
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _faststart(data: bytes) -> bytes:
+    """An MP4 with its index (``moov``) moved before the media data, as ``ffmpeg -movflags
+    +faststart`` writes it: the chunk offsets in ``stco``/``co64`` shift by the index's size."""
+    import struct
+
+    def boxes(buf: bytes, start: int, end: int):
+        i = start
+        while i < end:
+            size, kind = struct.unpack(">I4s", buf[i:i + 8])
+            header = 8
+            if size == 1:
+                size, header = struct.unpack(">Q", buf[i + 8:i + 16])[0], 16
+            elif size == 0:
+                size = end - i
+            yield kind, i, header, size
+            i += size
+
+    top = {kind: (i, size) for kind, i, _, size in boxes(data, 0, len(data))}
+    (moov_at, moov_size), (mdat_at, _) = top[b"moov"], top[b"mdat"]
+    assert moov_at > mdat_at, "already faststart"
+    moov = bytearray(data[moov_at:moov_at + moov_size])
+
+    def shift(start: int, end: int) -> None:
+        for kind, i, header, size in boxes(moov, start, end):
+            if kind in (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf"):
+                shift(i + header, i + size)
+            elif kind in (b"stco", b"co64"):
+                count = struct.unpack(">I", moov[i + header + 4:i + header + 8])[0]
+                width, fmt = (4, ">I") if kind == b"stco" else (8, ">Q")
+                for k in range(count):
+                    at = i + header + 8 + k * width
+                    moov[at:at + width] = struct.pack(fmt, struct.unpack(fmt, moov[at:at + width])[0] + moov_size)
+
+    moov_header = 8
+    shift(moov_header, moov_size)
+    return data[:mdat_at] + bytes(moov) + data[mdat_at:moov_at] + data[moov_at + moov_size:]
+
+
+@pytest.fixture(scope="session")
+def truncated_clip(clip_excerpt) -> Path:
+    """The first 40 frames of the bundled clip as a faststart MP4 (index first) cut at half its
+    bytes: the index still promises 40 frames, the data holds about half of them, as a download
+    cut short would."""
+    excerpt = clip_excerpt(40, "excerpt40.mp4")
+    data = _faststart(excerpt.read_bytes())
+    path = excerpt.with_name("walker_cut.mp4")
+    path.write_bytes(data[: len(data) // 2])
+    return path

@@ -47,13 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv_or_default(argv))
 
     def body() -> int:
-        from engine.annotate import AnnotateOptions, annotate_source
-        from engine.assets import default_clip_path, default_model_path
-        from engine.atomic import ensure_writable_dir
-        from engine.backends.registry import open_backend
-        from engine.pipeline import PipelineConfig
-        from engine.smoothing import OneEuroConfig
+        from engine.assets import default_clip_path
+        from engine.atomic import prepared_output_dir
         from engine.sources import open_source
+        from engine.video_writer import MIN_SIDE
 
         inputs = args.inputs or [default_clip_path()]
         stems = [p.stem if p.suffix else p.name for p in inputs]
@@ -64,29 +61,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Validate everything before the first output is written: no partial garbage. Each input
         # is closed again at once and reopened in its turn, so a long list holds one decoder at a time.
         for path in inputs:
-            with open_source(path):
-                pass
-        out_dir = ensure_writable_dir(args.out)
-        backend = open_backend(args.model or default_model_path(), args.backend)
-        batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
-        threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
-        options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
-                                  progress=not args.quiet,
-                                  pipeline=PipelineConfig(flip_test=args.flip,
-                                                          smoothing=OneEuroConfig(enabled=not args.no_smooth)))
-        print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
-        # SIGTERM gets the same clean partial write as Ctrl-C.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        for path, stem in zip(inputs, stems, strict=True):
             with open_source(path) as source:
-                try:
-                    s = annotate_source(source, backend, out_dir, stem, options)
-                except KeyboardInterrupt:
-                    raise KeyboardInterrupt(f"the frames so far are in {out_dir / stem}.json") from None
-            for item in source.info.skipped:
-                print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
-            outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)
-            print(f"{source.info.path}: {s.frames} frames at {s.fps:.1f} FPS -> {outputs}")
-        return 0
+                w, h = source.info.width, source.info.height
+            if args.render and min(w, h) < MIN_SIDE:
+                raise InputError(f"{path} is {w}x{h} pixels: too small to render a video (--render needs at "
+                                 f"least {MIN_SIDE}x{MIN_SIDE})")
+        with prepared_output_dir(args.out) as out_dir:  # removed again if a failure leaves it empty
+            return _annotate_inputs(args, inputs, stems, out_dir)
 
     return run_command("annotate", body)
+
+
+def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[str], out_dir: Path) -> int:
+    from engine.annotate import AnnotateOptions, annotate_source
+    from engine.assets import default_model_path
+    from engine.backends.registry import open_backend
+    from engine.pipeline import PipelineConfig
+    from engine.smoothing import OneEuroConfig
+    from engine.sources import open_source
+
+    backend = open_backend(args.model or default_model_path(), args.backend)
+    batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
+    threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
+    options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
+                              progress=not args.quiet,
+                              pipeline=PipelineConfig(flip_test=args.flip,
+                                                      smoothing=OneEuroConfig(enabled=not args.no_smooth)))
+    print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
+    # SIGTERM gets the same clean partial write as Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    for path, stem in zip(inputs, stems, strict=True):
+        with open_source(path) as source:
+            try:
+                s = annotate_source(source, backend, out_dir, stem, options)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(f"the frames so far are in {out_dir / stem}.json") from None
+        for item in source.info.skipped:
+            print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
+        if s.truncated:
+            print(f"hgpose annotate: warning: {source.info.path} decoded {s.frames} of the {s.expected} frames "
+                  "its container reports (a cut or damaged file); the JSON says \"truncated\": true",
+                  file=sys.stderr)
+        outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)
+        print(f"{source.info.path}: {s.frames} frames at {s.fps:.1f} FPS -> {outputs}")
+    return 0

@@ -73,3 +73,18 @@ def test_unwritable_output_shows_an_error(make_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not w.settings.record.isChecked(), timeout=5_000)
     wait_frames(qtbot, w, 2)  # still running
     assert w.last_recording is None
+
+
+def test_a_full_disk_stops_the_recording_with_a_banner(make_window, qtbot, small_tmpfs):
+    disk = small_tmpfs("1m")  # less than the reserve a recording keeps free: it stops at once
+    (disk / "earlier.json").write_text("an earlier recording")
+    w = make_window()
+    w.settings.output_dir = disk
+    wait_frames(qtbot, w, 1)
+    w.set_recording(True)
+    qtbot.waitUntil(lambda: "recording failed" in w.banner.message, timeout=15_000)
+    assert "nearly full" in w.banner.message and "nothing written" in w.banner.message
+    qtbot.waitUntil(lambda: not w.settings.record.isChecked(), timeout=5_000)
+    wait_frames(qtbot, w, 2)  # the app goes on
+    assert w.last_recording is None
+    assert sorted(p.name for p in disk.iterdir()) == ["earlier.json"]

@@ -94,3 +94,19 @@ def test_idle_again_after_each_new_source(make_window, qtbot, image_folder):
                         timeout=20_000)
         wait_idle(qtbot, w)
         assert w.worker.processed == w.last_output.processed == 1
+
+
+def test_a_cut_video_shows_its_real_length(make_window, qtbot, truncated_clip):
+    # The container promises 40 frames, about half decode: once playback meets the real end, the
+    # slider and the label show the frames the file holds, and playback loops over just those.
+    from engine.video_writer import count_video_frames
+
+    real = count_video_frames(truncated_clip)
+    w = make_window(SourceSpec("video", str(truncated_clip)), speed=0.0)
+    qtbot.waitUntil(lambda: w.transport.slider.maximum() == 39, timeout=30_000)
+    qtbot.waitUntil(lambda: w.transport.slider.maximum() == real - 1, timeout=60_000)
+    assert f"· {real} frames" in w.source_label.text()
+    assert f"holds {real} of the 40 frames" in w.status.currentMessage()
+    w.set_playing(False)
+    wait_idle(qtbot, w)
+    assert w.transport.position.text().endswith(f"/ {real}")

@@ -206,22 +206,39 @@ def test_ctrl_c_leaves_complete_so_far_files(bundled_clip: Path, tmp_path: Path)
     assert np.isfinite(np.array([f["keypoints"] for f in doc["frames"]], dtype=float)).all()
 
 
-def test_video_that_cannot_be_written_keeps_the_keypoints(short_clip: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_video_that_cannot_be_published_keeps_the_keypoints(short_clip: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
     from engine.errors import OutputError
-    from engine.video_writer import AtomicVideoWriter
 
-    def full_disk(self: AtomicVideoWriter) -> Path | None:
-        self.discard()
-        raise OutputError(f"cannot write {self.target} (No space left on device)")
-
-    monkeypatch.setattr(AtomicVideoWriter, "close", full_disk)
+    (tmp_path / "o" / "short.mp4").mkdir(parents=True)  # something holds the video's name
     code = annotate([str(short_clip), "--out", str(tmp_path / "o"), "--render", "--quiet"])
     err = capsys.readouterr().err
     assert code == OutputError.exit_code and "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert "short.mp4 (No space left on device); the keypoints are in" in last and "short.csv" in last
-    assert outputs(tmp_path / "o") == ["short.csv", "short.json"]
+    assert "short.mp4 (Is a directory); the keypoints are in" in last and "short.csv" in last
+    assert outputs(tmp_path / "o") == ["short.csv", "short.json", "short.mp4"]
     doc = json.loads((tmp_path / "o" / "short.json").read_text())
     assert len(doc["frames"]) == 12
+
+
+def test_truncated_video_is_named_and_recorded(truncated_clip: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    # A faststart file cut at half its bytes: the container promises 40 frames, about half decode.
+    decodable = count_video_frames(truncated_clip)
+    assert 0 < decodable < 40
+    assert annotate([str(truncated_clip), "--out", str(tmp_path), "--no-flip", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "warning" in line]
+    assert warnings == [f"hgpose annotate: warning: {truncated_clip} decoded {decodable} of the 40 frames its "
+                        'container reports (a cut or damaged file); the JSON says "truncated": true']
+    doc = json.loads((tmp_path / "walker_cut.json").read_text())
+    assert doc["complete"] is True and len(doc["frames"]) == decodable
+    assert (doc["source"]["frame_count"], doc["source"]["frames_decoded"], doc["source"]["truncated"]) == \
+        (40, decodable, True)
+    assert f": {decodable} frames at" in captured.out
+
+
+def test_a_whole_video_is_not_called_truncated(short_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert annotate([str(short_clip), "--out", str(tmp_path), "--no-flip", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "short.json").read_text())["source"]["truncated"] is False

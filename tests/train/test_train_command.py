@@ -67,7 +67,7 @@ def test_train_bad_input_is_one_line(extra_args: list[str], toml_extra: str, mes
     assert rc == code
     assert err.startswith("hgpose train: error: ") and err.count("\n") == 1, err
     assert message in err
-    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run").exists()  # no checkpoint, no lock file, no empty folder
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
@@ -89,6 +89,6 @@ def test_a_second_run_on_the_same_out_dir_is_refused(tmp_path: Path, packs,
         assert not (run / "last.pt").exists()  # nothing of the other run's was touched
     # Once the other run is gone, the directory is free again, and released after this run too.
     assert main(["--config", str(config), "--quiet"]) == 0
-    assert (run / "last.pt").is_file()
+    assert (run / "last.pt").is_file() and not (run / ".lock").exists()  # a finished run leaves no lock
     with open(run / ".lock", "a+") as again:
         fcntl.flock(again.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
