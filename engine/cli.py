@@ -18,7 +18,7 @@ from engine import __version__
 from engine.cli_options import plain_text
 
 GROUP = "hgpose.commands"
-ORDER = ("app", "annotate", "bench", "eval", "train", "prepare", "calibrate", "export", "build-engine")
+ORDER = ("app", "annotate", "bench", "compare", "eval", "train", "prepare", "calibrate", "export", "build-engine")
 
 
 def command_modules() -> dict[str, str]:

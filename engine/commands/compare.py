@@ -1,0 +1,42 @@
+"""``hgpose compare PRED.json REF.json``: score keypoints against a reference of the same source.
+
+PCK@0.2 (torso from the reference) per joint and overall, frames found, joints drawn, the first frame
+found and the share of the reference's knees and ankles inside the prediction's crop box. Both files
+are ``hgpose.annotations/1`` (``hgpose annotate`` output, app recordings or hand labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.cli_support import argv_or_default, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hgpose compare", description=__doc__)
+    p.add_argument("prediction", type=Path, metavar="PRED.json", help="the keypoints to judge")
+    p.add_argument("reference", type=Path, metavar="REF.json",
+                   help="the reference (null joints and null frames allowed)")
+    p.add_argument("--joints", help="comma-separated joint names to judge (default: shoulders, elbows, "
+                                    "wrists, knees and ankles)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="drawing threshold (default: the prediction's angle_min_confidence)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        from engine.comparison import compare, format_report, load_keypoints
+
+        joints = [j.strip() for j in args.joints.split(",") if j.strip()] if args.joints else None
+        result = compare(load_keypoints(args.prediction), load_keypoints(args.reference), joints, args.threshold)
+        print(json.dumps(result.as_dict(), indent=1) if args.json else format_report(result))
+        return 0
+
+    return run_command("compare", body)
