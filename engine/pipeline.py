@@ -59,8 +59,10 @@ class PosePipeline:
     def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
-        self.tracker = PersonTracker(self.config.tracker, backend.metadata.joint_threshold)
+        self.tracker = PersonTracker(self.config.tracker, backend.metadata.joint_threshold,
+                                     backend.metadata.skeleton_spec)
         self.filter = OneEuroFilter(self.config.smoothing)
+        self.pose_crops = 0  # crops run for the pose itself (a flipped crop counts), for benchmarks
 
     def reset(self) -> None:
         self.tracker.reset()
@@ -92,6 +94,7 @@ class PosePipeline:
             box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer, flip=False),
                                        acquire_joints)
         keypoints = self._estimate(frame, [box], timer, flip=self.config.flip_test)[0]
+        self.pose_crops += 2 if self.config.flip_test else 1
         if self.tracker.state == "acquired" and before != "tracking":
             self.filter.reset()  # a jump to a new place must not be smoothed over
         filter_time = timestamp if timestamp is not None else frame_index / 30.0
@@ -104,6 +107,7 @@ class PosePipeline:
                   keypoints: np.ndarray, box: CropBox, smooth: bool, timer: StageTimer) -> PoseResult:
         """Smooth one frame's keypoints (K, 3), feed them back to the tracker and package the result."""
         state = self.tracker.state
+        keypoints = self.tracker.consistent_sides(keypoints)
         confident = self.tracker.is_confident(keypoints)
         with timer.stage("smooth"):
             if smooth and self.config.smoothing.enabled:
@@ -134,8 +138,10 @@ class PosePipeline:
             chunk = range(i, len(frames))
             poses = self.backend.estimate([frames[j] for j in chunk], [box] * len(chunk),
                                           flip=self.config.flip_test, timer=timer)
+            self.pose_crops += len(chunk) * (2 if self.config.flip_test else 1)
             share = {k: v / len(chunk) for k, v in timer.ms.items()}
             for j, keypoints in zip(chunk, poses, strict=True):
+                self.tracker.observe(frames[j])  # the motion cue sees every frame
                 frame_timer = StageTimer()
                 frame_timer.ms.update(share)
                 results.append(self._conclude(frames[j].shape, indices[j], float(timestamps[j]), timestamps[j],

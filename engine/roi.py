@@ -1,9 +1,14 @@
 """Person region of interest: where in the frame the single-person model looks.
 
-Strategy: start from the central crop (as the paper does). While the pose is confident, the next
-frame's crop is the padded box of the current confident keypoints. When confidence collapses the
-person is searched for again with a batched multi-crop search through the pose model itself, which
-needs no other model (or OpenCV's HOG people detector where the OpenCV build still has it).
+Strategy: start from the central crop (as the paper does). While the person is followed, the next
+frame's crop holds the whole body the pose implies (:mod:`engine.body_model`): the confident torso
+and head place the person's last well-seen pose (or a standing pose) over the joints that are weak,
+so legs that turn weak stay in the crop and can come back. The crop shrinks only when a measured
+torso says the person got smaller. When the person is lost the tracker looks where the frame moved
+(:mod:`engine.motion`, a few crops), then searches the whole frame with a batched multi-crop pass
+through the pose model itself, which needs no other model (or OpenCV's HOG people detector where the
+OpenCV build still has it); a scene that has not changed since a search found nobody is not searched
+again. Left and right are kept consistent from frame to frame.
 
 Frame: boxes are ``CropBox`` in frame pixels; they are kept inside the frame, so every keypoint
 decoded from a crop lies inside the frame too.
@@ -12,37 +17,61 @@ decoded from a crop lies inside the frame too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from engine.body_model import BodyModel
 from engine.crop import CropBox
 from engine.errors import ConfigError
+from engine.motion import MotionCue, scene_changed
+from engine.skeleton import Skeleton, get_skeleton
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
     """Tracking thresholds.
 
+    Joint counts are taken at two levels of the model's calibrated threshold ``t``: *found* (at
+    least ``t``, what is drawn) and *support* (at least ``support_fraction * t``: a trace of the
+    person; a crop on an empty scene rarely reaches three such joints, one on a person nearly all).
+    Being relative to the calibrated threshold, they carry over to another model.
+
     Attributes:
         joint_threshold: a joint with confidence at or above this counts as found; ``None`` takes the
             model's calibrated threshold (``ModelMetadata.joint_threshold``).
-        min_joints: a person is acquired from nothing (the central crop or the search) only with at
-            least this many joints found; such a pose also counts as ``confident``.
+        min_joints: a person is acquired from nothing (the central crop, the search or the motion
+            cue) with at least this many joints found, or ``acquire_support`` joints of support and
+            ``keep_joints`` found;
+            ``min_joints`` found joints also make a pose ``confident``.
+        acquire_support: joints of support that also acquire a person.
         keep_joints: a crop placed from the previous frames (tracking, or lost but not yet moved)
-            keeps following while at least this many joints are found (hysteresis, so motion blur
-            or a partial occlusion does not throw the person away).
-        max_shrink: the crop side never falls below this fraction of the remembered person size,
-            learned from well-seen poses, so it does not collapse onto the few joints that stay
-            confident when limbs drop out.
-        padding: the crop side is this multiple of the confident joints' longer extent.
+            keeps following while at least this many joints are found, or ``keep_support`` joints
+            have support (hysteresis, so motion blur or a partial occlusion does not throw the
+            person away).
+        keep_support: see ``keep_joints``.
+        support_fraction: the support level as a fraction of the threshold.
+        well_seen: a pose with at least this many joints found (and its torso) is remembered as the
+            person's body pose, which places the joints that turn weak later.
+        padding: the crop side is this multiple of the whole body's longer extent (training crops
+            pad the labelled joints by 1.25).
+        shrink_rate: the body's torso scale shrinks by at most this fraction a frame, and only when a
+            measured torso says so: joints dropping out never shrink the crop.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
-        redetect_every: while lost, run the (costly) search only every this many frames.
+        hold_frames: after losing a person tracked with a confident pose at least once, this many
+            frames keep its crop before the motion cue and the whole-frame search look for anyone
+            anywhere (a person never seen confidently may be a false find: search at once).
+        redetect_every: while lost, run the (costly) whole-frame search only every this many frames.
         search_refine: when the coarse search finds nobody, look again around this many of its
             most promising crops and the best crop of each size (8 neighbours each, a quarter crop
             away); 0 turns it off.
+        motion: on videos, first look where the frame moved (a few crops) before searching it all.
+        motion_gate: skip a whole-frame search when the scene has not changed since the last one
+            that found nobody (it would find nobody again).
+        sides: keep left and right consistent from frame to frame (a pose that mirrors the previous
+            frame's is a swap, not a turn).
         detector: ``"search"`` (a batched multi-crop search through the pose model), ``"hog"``
             (OpenCV's HOG people detector; OpenCV 4.x only, it left the main package in 5.0),
             ``"hog+search"`` or ``"none"``.
@@ -50,13 +79,21 @@ class TrackerConfig:
 
     joint_threshold: float | None = None
     min_joints: int = 7
+    acquire_support: int = 11
     keep_joints: int = 4
-    max_shrink: float = 0.85
-    padding: float = 1.35
+    keep_support: int = 6
+    support_fraction: float = 0.5
+    well_seen: int = 12
+    padding: float = 1.3
+    shrink_rate: float = 0.03
     min_size_fraction: float = 0.2
-    size_smoothing: float = 0.6
+    size_smoothing: float = 0.5
+    hold_frames: int = 10
     redetect_every: int = 5
     search_refine: int = 3
+    motion: bool = True
+    motion_gate: bool = True
+    sides: bool = True
     detector: str = "search"
 
     def __post_init__(self) -> None:
@@ -157,16 +194,24 @@ def pose_score(keypoints: np.ndarray, threshold: float) -> tuple[int, float]:
 
 
 class PersonTracker:
-    """Chooses the crop for each frame from the previous pose, re-acquiring the person when lost."""
+    """Chooses the crop for each frame from the previous pose, re-acquiring the person when lost.
 
-    def __init__(self, config: TrackerConfig | None = None, default_threshold: float = 0.3) -> None:
+    States: ``central`` (the first guess), ``acquired`` (found by the search or the motion cue),
+    ``tracking`` (placed from the previous pose) and ``lost``.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None, default_threshold: float = 0.3,
+                 skeleton: Skeleton | None = None) -> None:
         self.default_threshold = default_threshold
         self.config = config or TrackerConfig()
+        self.skeleton = skeleton or get_skeleton("lsp14")
+        self.body = BodyModel(self.skeleton)
+        self._flip = np.array(self.skeleton.flip_permutation())
+        self.motion = MotionCue()
         self._hog: HogPeopleDetector | None = None
-        self.box: CropBox | None = None
-        self.state = "init"
-        self._lost_frames = 0
-        self._person_size: float | None = None  # crop side for the whole person, frame pixels
+        self.search_crops = 0  # crops the person search (grid and motion) has run, for benchmarks
+        self.searches_skipped = 0  # whole-frame searches the static-scene gate skipped
+        self.reset()
 
     @property
     def threshold(self) -> float:
@@ -175,55 +220,188 @@ class PersonTracker:
         return self.default_threshold if t is None else t
 
     def reset(self) -> None:
-        self.box, self.state, self._lost_frames, self._person_size = None, "init", 0, None
+        """Forget the person and the scene (a new source)."""
+        self.box: CropBox | None = None
+        self.state = "init"
+        self._lost_frames = 0
+        self._since_search = 0  # frames since the last whole-frame search
+        self._scale: float | None = None  # torso length of the followed person, frame pixels
+        self._body_pose: np.ndarray | None = None  # last well-seen pose in torso units (K, 2)
+        self._previous: np.ndarray | None = None  # the last tracked pose (K, 3), for left/right
+        self._confirmed = False  # the person followed has shown a confident pose
+        self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
+        self.motion.reset()
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
         return pose_score(keypoints, self.threshold)[0] >= self.config.min_joints
 
-    def propose(self, frame: np.ndarray, estimate: EstimateFn, acquire_joints: int | None = None) -> CropBox:
-        """The crop to use on ``frame``; may run detection or a model search when the person is lost.
+    def _counts(self, keypoints: np.ndarray) -> tuple[int, int]:
+        """(joints found, joints with support) of one pose (K, 3)."""
+        conf = keypoints[:, 2]
+        return int((conf >= self.threshold).sum()), int((conf >= self.config.support_fraction * self.threshold).sum())
 
-        ``acquire_joints``: joints the search needs to accept a person (default ``min_joints``).
+    def _acquirable(self, keypoints: np.ndarray, min_joints: int) -> bool:
+        found, support = self._counts(keypoints)
+        return found >= min_joints or (support >= self.config.acquire_support and found >= self.config.keep_joints)
+
+    def observe(self, frame: np.ndarray) -> None:
+        """Show the tracker a frame it does not :meth:`propose` for (batched tracking), so the motion
+        cue sees every frame."""
+        if self.config.motion or self.config.motion_gate:
+            self.motion.observe(frame)
+
+    def propose(self, frame: np.ndarray, estimate: EstimateFn, acquire_joints: int | None = None) -> CropBox:
+        """The crop to use on ``frame``; may look for the person (motion cue, model search) when lost.
+
+        ``acquire_joints``: joints found that acquire a person (default ``min_joints``).
         """
         h, w = frame.shape[:2]
+        self.observe(frame)
         if self.state == "init" or self.box is None:
             # The paper's starting point; if nobody is there, the next frame searches.
             self.box, self.state = central_box(w, h), "central"
             return self.box
-        if self.state == "lost" and (self._lost_frames - 1) % max(1, self.config.redetect_every) == 0:
+        if self.state == "lost":
             found = self._acquire(frame, estimate, acquire_joints or self.config.min_joints)
             if found is not None:
-                self.box, self.state = clamp_box(found, w, h), "acquired"
-                self._person_size = self.box.size
+                self.box, self.state = found, "acquired"
         return self.box
 
     def update(self, frame_shape: tuple[int, ...], keypoints: np.ndarray) -> None:
-        """Feed back the pose found in the proposed crop; sets the next frame's crop."""
+        """Feed back the pose (K, 3) found in the proposed crop; sets the next frame's crop."""
         h, w = frame_shape[:2]
         c = self.config
-        found = pose_score(keypoints, self.threshold)[0]
-        # The central crop is a guess and needs a full pose; any crop placed from the person's own
-        # earlier pose (acquired, tracking, or lost but not moved yet) only needs to keep a few joints.
-        needed = c.min_joints if self.state == "central" else max(2, c.keep_joints)
-        if found < needed:
+        found, support = self._counts(keypoints)
+        if self.state == "central":
+            # The central crop is a guess and needs a whole person.
+            keep = self._acquirable(keypoints, c.min_joints)
+        else:
+            # A crop placed from the person's own earlier pose (acquired, tracking, or lost but not
+            # moved yet) only needs a trace of it.
+            keep = found >= max(2, c.keep_joints) or support >= c.keep_support
+        if not keep:
             self.state = "lost"
             self._lost_frames += 1
+            self._previous = None
             return
-        nxt = box_from_keypoints(keypoints, self.threshold, c.padding)
-        assert nxt is not None  # at least two joints are found
-        size = max(nxt.size, c.min_size_fraction * min(w, h))
-        if found >= c.min_joints:
-            # A well-seen pose: its extent measures the whole person.
-            self._person_size = size if self._person_size is None else 0.8 * self._person_size + 0.2 * size
-        if self._person_size is not None:
-            size = max(size, c.max_shrink * self._person_size)
-        if self.box is not None and self.state == "tracking":
-            size = c.size_smoothing * self.box.size + (1 - c.size_smoothing) * size
-        self.box = clamp_box(CropBox(nxt.cx, nxt.cy, size), w, h)
+        box = self._place(keypoints, (w, h), learn=True)
+        if box is None:  # support, but not two joints of it: stay put
+            box = self.box or central_box(w, h)
+        if self.box is not None and self.state == "tracking" and box.size < self.box.size:
+            # Grow at once (a limb reaching out must not leave the crop), shrink smoothly.
+            box = CropBox(box.cx, box.cy, c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
+        self.box = clamp_box(box, w, h)
         self.state = "tracking"
-        self._lost_frames = 0
+        self._confirmed = self._confirmed or found >= c.min_joints
+        self._lost_frames = self._since_search = 0
+        self._previous = keypoints
+
+    def consistent_sides(self, keypoints: np.ndarray) -> np.ndarray:
+        """The pose (K, 3) with left and right swapped back when it mirrors the previous tracked pose.
+
+        A person turning round changes little between two frames; a model mirroring the person (it
+        does so on about one still in eight) flips every left/right joint at once. So when the
+        swapped labelling sits much closer to the previous frame's joints than the given one, it is
+        the swap that is undone.
+        """
+        prev = self._previous
+        if not self.config.sides or prev is None or self._scale is None:
+            return keypoints
+        level = self.config.support_fraction * self.threshold
+        paired = self._flip != np.arange(len(self._flip))
+        both = paired & (keypoints[:, 2] >= level) & (prev[:, 2] >= level)
+        both &= both[self._flip]
+        if both.sum() < 4:
+            return keypoints
+        same = np.linalg.norm(keypoints[both, :2] - prev[both, :2], axis=1).mean()
+        swapped = np.linalg.norm(keypoints[self._flip][both, :2] - prev[both, :2], axis=1).mean()
+        # A clear mirror: the swap fits twice as well and the labelling as given is off by a good
+        # part of a torso (side-on, left and right joints overlap and nothing is decided).
+        if swapped < 0.5 * same and same > 0.25 * self._scale:
+            return keypoints[self._flip]
+        return keypoints
+
+    def _place(self, keypoints: np.ndarray, frame_size: tuple[int, int], learn: bool) -> CropBox | None:
+        """The crop for the whole person of a pose (K, 3): its torso and head place a body pose
+        whose extent, padded, is the crop. ``learn``: update the person's scale and body pose."""
+        w, h = frame_size
+        c = self.config
+        conf = keypoints[:, 2]
+        found = conf >= self.threshold
+        support = conf >= c.support_fraction * self.threshold
+        torso = self.body.torso(keypoints, found, self._scale) or self.body.torso(keypoints, support, self._scale)
+        if torso is None:
+            good = keypoints[support, :2]
+            if len(good) < 2:
+                return None
+            # No torso, no evidence of size: the crop moves onto the joints but keeps its size (or
+            # the remembered person's: 3.15 torso lengths from head top to ankles).
+            box = CropBox.from_xyxy(*good.min(axis=0), *good.max(axis=0), padding=c.padding)
+            floor = max(3.15 * c.padding * self._scale if self._scale else 0.0, self.box.size if self.box else 0.0)
+            return CropBox(box.cx, box.cy, max(box.size, floor, c.min_size_fraction * min(w, h)))
+        scale = torso.scale
+        if self._scale is not None:
+            if torso.measured:
+                # Evidence of size: grow with it, shrink only a little a frame (a torso bending
+                # towards the camera looks short for a moment; a person walking away shrinks slowly).
+                scale = max(scale, (1 - c.shrink_rate) * self._scale) if scale < self._scale \
+                    else 0.5 * (scale + self._scale)
+            else:
+                scale = max(scale, self._scale)  # no torso measured: no evidence to shrink on
+        torso = replace(torso, scale=scale)
+        n_found = int(found.sum())
+        if learn:
+            self._scale = scale
+            if torso.measured and n_found >= c.well_seen and self.body.complete:
+                self._body_pose = torso.to_body(keypoints[:, :2])
+        # The joints with support stay where the model put them (on a weak frame most are right
+        # even below the drawing threshold); the body pose places the rest.
+        points = self.body.whole_body(keypoints, support, torso, self._body_pose)
+        box = CropBox.from_xyxy(*points.min(axis=0), *points.max(axis=0), padding=c.padding)
+        return CropBox(box.cx, box.cy, max(box.size, c.min_size_fraction * min(w, h)))
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
+        """Look for a person while lost: where the frame moved first, then (held off for a few frames
+        after losing a tracked person, and every ``redetect_every`` frames) the whole frame."""
+        h, w = frame.shape[:2]
+        c = self.config
+        self._lost_frames = max(1, self._lost_frames)
+        if self._confirmed and self._lost_frames <= c.hold_frames:
+            # Stay on the person followed: a few weak frames (blur, a turn, an occlusion) are not
+            # a reason to look elsewhere, and the crop where it was is the best guess.
+            return None
+        candidates = self.motion.proposals() if c.motion else []
+        if candidates:
+            boxes = [clamp_box(b, w, h) for b in candidates]
+            poses = estimate(boxes)
+            self.search_crops += len(boxes)
+            best = max(range(len(boxes)), key=lambda i: self._counts(poses[i]))
+            if self._acquirable(poses[best], min_joints):
+                return self._acquired_box(poses[best], boxes[best], (w, h))
+        self._since_search += 1
+        if (self._since_search - 1) % max(1, c.redetect_every) != 0:
+            return None
+        gate = self.motion.gate
+        if c.motion_gate and gate is not None and self._failed_gate is not None \
+                and not scene_changed(gate, self._failed_gate, self.motion.config.gate_change):
+            self.searches_skipped += 1  # nothing changed since a search found nobody
+            return None
+        found = self._detect(frame, estimate, min_joints)
+        self._failed_gate = gate if found is None else None
+        return found
+
+    def _acquired_box(self, pose: np.ndarray, crop: CropBox, frame_size: tuple[int, int]) -> CropBox:
+        """The crop for a person just found in ``crop``: its whole body, at least the finding crop's
+        scale unless the body says otherwise (the joints found first are often the upper body)."""
+        if not self._confirmed or self._lost_frames > self.config.hold_frames:
+            # Possibly someone else: learn afresh.
+            self._scale, self._body_pose, self._confirmed = None, None, False
+        self.box = crop  # the finding crop's size stands until a torso measures the person
+        placed = self._place(pose, frame_size, learn=False)
+        box = crop if placed is None else CropBox(placed.cx, placed.cy, max(placed.size, crop.size))
+        return clamp_box(box, *frame_size)
+
+    def _detect(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
         w = frame.shape[1]
         kinds = self.config.detector.split("+")
         if "hog" in kinds:
@@ -244,9 +422,10 @@ class PersonTracker:
         h, w = frame.shape[:2]
         boxes = search_boxes(w, h)
         poses = estimate(boxes)
+        self.search_crops += len(boxes)
         scores = [pose_score(p, self.threshold) for p in poses]
-        found = max(count for count, _ in scores)
-        if min_joints > found >= 2 and self.config.search_refine > 0:
+        if not any(self._acquirable(p, min_joints) for p in poses) and max(n for n, _ in scores) >= 2 \
+                and self.config.search_refine > 0:
             # A single-person model finds a person only near the middle of its crop, and the coarse
             # grid can straddle one. Look again around the crops with the highest mean confidence
             # and the best of each size (the person's size is unknown); an empty scene, without
@@ -259,12 +438,9 @@ class PersonTracker:
                     top.append(best_of_size)
             boxes = [b for i in top for b in neighbour_boxes(boxes[i], w, h)]
             poses = estimate(boxes)
+            self.search_crops += len(boxes)
             scores = [pose_score(p, self.threshold) for p in poses]
-        best = max(range(len(boxes)), key=lambda i: scores[i])
-        if scores[best][0] < min_joints:
+        best = max(range(len(boxes)), key=lambda i: (self._acquirable(poses[i], min_joints), scores[i]))
+        if not self._acquirable(poses[best], min_joints):
             return None
-        # Centre on the joints found, but keep at least the search crop's scale: the joints found
-        # first are often a subset (upper body), whose extent understates the person.
-        refined = box_from_keypoints(poses[best], self.threshold, self.config.padding)
-        assert refined is not None
-        return CropBox(refined.cx, refined.cy, max(refined.size, boxes[best].size))
+        return self._acquired_box(poses[best], boxes[best], (w, h))

@@ -1,0 +1,100 @@
+"""A motion cue for video: where something moved (to look for a person there first) and whether the
+scene changed at all (to skip a search that would fail again).
+
+Both come from small grey thumbnails (OpenCV area resize): differencing consecutive frames shows
+where a person walks or waves; comparing with the frame of the last failed search tells a static
+scene, where the search would find nobody again, from a changed one.
+
+Frame: boxes are ``CropBox`` in frame pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.crop import CropBox
+
+GATE_SIZE = (64, 36)  # thumbnail for the change gate (width, height)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Motion cue settings.
+
+    Attributes:
+        width: thumbnail width for motion proposals (height follows the frame's aspect).
+        diff_threshold: grey-level change (0-255) that counts a thumbnail pixel as moving.
+        min_area: a moving region smaller than this share of the thumbnail is noise.
+        max_proposals: at most this many moving regions are proposed, largest first.
+        gate_change: mean absolute grey-level change of the 64x36 thumbnail below which the scene
+            counts as unchanged since the last failed search.
+    """
+
+    width: int = 160
+    diff_threshold: int = 18
+    min_area: float = 0.002
+    max_proposals: int = 2
+    gate_change: float = 1.0
+
+
+def grey_thumbnail(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w) uint8 grey thumbnail of an (H, W, 3) BGR or (H, W) grey frame; ``size`` is (w, h)."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
+def scene_changed(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
+    """Whether two gate thumbnails differ by at least ``threshold`` grey levels on average."""
+    return float(cv2.absdiff(a, b).mean()) >= threshold
+
+
+class MotionCue:
+    """Feed every frame of one source to :meth:`observe`; :meth:`proposals` then says where it moved."""
+
+    def __init__(self, config: MotionConfig | None = None) -> None:
+        self.config = config or MotionConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev: np.ndarray | None = None
+        self._moving: np.ndarray | None = None
+        self.gate: np.ndarray | None = None  # this frame's 64x36 thumbnail
+        self._frame_size = (0, 0)
+
+    def observe(self, frame: np.ndarray) -> None:
+        """Take the next (H, W, 3) frame: thumbnails and the moving mask against the previous frame."""
+        h, w = frame.shape[:2]
+        c = self.config
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        small = cv2.resize(grey, (c.width, max(1, round(c.width * h / w))), interpolation=cv2.INTER_AREA)
+        self.gate = cv2.resize(small, GATE_SIZE, interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (3, 3), 0)
+        if self._prev is not None and self._prev.shape == small.shape and self._frame_size == (w, h):
+            moving = (cv2.absdiff(small, self._prev) >= c.diff_threshold).astype(np.uint8)
+            # Differencing marks a walker's edges and limbs, not the whole body: close the gaps.
+            self._moving = cv2.dilate(moving, np.ones((5, 5), np.uint8))
+        else:
+            self._moving = None
+        self._prev, self._frame_size = small, (w, h)
+
+    def proposals(self) -> list[CropBox]:
+        """Square crops (frame pixels) around the largest moving regions of the last frame, largest
+        first; empty on the first frame of a source or a still scene."""
+        if self._moving is None:
+            return []
+        c = self.config
+        n, _, stats, _ = cv2.connectedComponentsWithStats(self._moving, connectivity=8)
+        th, tw = self._moving.shape
+        scale = self._frame_size[0] / tw
+        regions = [s for s in stats[1:n] if s[cv2.CC_STAT_AREA] >= c.min_area * tw * th]
+        regions.sort(key=lambda s: -int(s[cv2.CC_STAT_AREA]))
+        out = []
+        for x, y, rw, rh, _ in regions[: c.max_proposals]:
+            # Thumbnail pixel i covers frame [i * scale - 0.5, (i + 1) * scale - 0.5]; the crop pads
+            # the region as training pads a person's joints.
+            out.append(CropBox.from_xyxy(x * scale - 0.5, y * scale - 0.5, (x + rw) * scale - 0.5,
+                                         (y + rh) * scale - 0.5, padding=1.25))
+        return out
