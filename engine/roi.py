@@ -60,9 +60,11 @@ class TrackerConfig:
             measured torso says so: joints dropping out never shrink the crop.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
-        hold_frames: after losing a person tracked with a confident pose at least once, this many
-            frames keep its crop before the motion cue and the whole-frame search look for anyone
-            anywhere (a person never seen confidently may be a false find: search at once).
+        hold_frames: after losing a confirmed person (one with a confident pose, or followed for
+            ``confirm_frames``), this many frames keep its crop before the motion cue and the
+            whole-frame search look for anyone anywhere (an unconfirmed find may be false: search
+            at once).
+        confirm_frames: see ``hold_frames``.
         redetect_every: while lost, run the (costly) whole-frame search only every this many frames.
         search_refine: when the coarse search finds nobody, look again around this many of its
             most promising crops and the best crop of each size (8 neighbours each, a quarter crop
@@ -89,8 +91,9 @@ class TrackerConfig:
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.5
     hold_frames: int = 10
-    redetect_every: int = 5
-    search_refine: int = 3
+    confirm_frames: int = 5
+    redetect_every: int = 10
+    search_refine: int = 2
     motion: bool = True
     motion_gate: bool = True
     sides: bool = True
@@ -228,7 +231,8 @@ class PersonTracker:
         self._scale: float | None = None  # torso length of the followed person, frame pixels
         self._body_pose: np.ndarray | None = None  # last well-seen pose in torso units (K, 2)
         self._previous: np.ndarray | None = None  # the last tracked pose (K, 3), for left/right
-        self._confirmed = False  # the person followed has shown a confident pose
+        self._confirmed = False  # the person followed has shown a confident pose or stayed a while
+        self._tracked = 0  # frames the person has been followed since it was acquired
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
         self.motion.reset()
 
@@ -273,8 +277,10 @@ class PersonTracker:
         c = self.config
         found, support = self._counts(keypoints)
         if self.state == "central":
-            # The central crop is a guess and needs a whole person.
-            keep = self._acquirable(keypoints, c.min_joints)
+            # The central crop is a guess: it needs a whole person, or a trace found and supported
+            # well enough to follow (cheaper than searching the frame; a false find is unconfirmed
+            # and soon searched away).
+            keep = self._acquirable(keypoints, c.min_joints) or (found >= c.keep_joints and support >= c.keep_support)
         else:
             # A crop placed from the person's own earlier pose (acquired, tracking, or lost but not
             # moved yet) only needs a trace of it.
@@ -292,7 +298,9 @@ class PersonTracker:
             box = CropBox(box.cx, box.cy, c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
         self.box = clamp_box(box, w, h)
         self.state = "tracking"
-        self._confirmed = self._confirmed or found >= c.min_joints
+        self._tracked += 1
+        # A person confirmed by a confident pose or by being followed for a while gets held on to.
+        self._confirmed = self._confirmed or found >= c.min_joints or self._tracked >= c.confirm_frames
         self._lost_frames = self._since_search = 0
         self._previous = keypoints
 
@@ -395,7 +403,7 @@ class PersonTracker:
         scale unless the body says otherwise (the joints found first are often the upper body)."""
         if not self._confirmed or self._lost_frames > self.config.hold_frames:
             # Possibly someone else: learn afresh.
-            self._scale, self._body_pose, self._confirmed = None, None, False
+            self._scale, self._body_pose, self._confirmed, self._tracked = None, None, False, 0
         self.box = crop  # the finding crop's size stands until a torso measures the person
         placed = self._place(pose, frame_size, learn=False)
         box = crop if placed is None else CropBox(placed.cx, placed.cy, max(placed.size, crop.size))

@@ -3,6 +3,7 @@ import pytest
 
 from engine.crop import CropBox
 from engine.errors import ConfigError
+from engine.motion import MotionCue
 from engine.roi import PersonTracker, TrackerConfig, clamp_box, hog_available, search_boxes
 
 
@@ -72,32 +73,184 @@ def test_tracker_threshold_defaults_to_the_models() -> None:
     assert PersonTracker(TrackerConfig(joint_threshold=0.5), default_threshold=0.12).threshold == 0.5
 
 
-def test_hysteresis_keeps_a_partly_visible_person_and_remembers_its_size() -> None:
-    tracker = PersonTracker(TrackerConfig(min_joints=7, keep_joints=4, max_shrink=0.85), default_threshold=0.3)
+def test_hysteresis_keeps_a_partly_visible_person_without_shrinking() -> None:
+    tracker = PersonTracker(TrackerConfig(min_joints=7, keep_joints=4, keep_support=6), default_threshold=0.3)
     frame = np.zeros((720, 1280, 3), np.uint8)
     tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
-    full = fake_pose(CropBox(600, 360, 720), 600.0)
+    full = standing_pose(600, 200)
     tracker.update(frame.shape, full)
     assert tracker.state == "tracking"
     size = tracker.box.size
     partial = full.copy()
-    partial[5:, 2] = 0.05  # only 5 joints stay confident, bunched together
-    partial[:5, 1] = 300 + np.arange(5)
+    partial[[0, 1, 4, 5, 6, 7, 10, 11, 13], 2] = 0.05  # only hips, shoulders and neck stay
     tracker.update(frame.shape, partial)
     assert tracker.state == "tracking"  # 5 >= keep_joints: still the same person
-    assert tracker.box.size >= 0.85 * size - 1e-6  # the crop does not collapse onto 5 joints
-    partial[:2, 2] = 0.05  # 3 joints: below keep_joints
+    assert tracker.box.size >= size - 1e-6  # joints dropping out do not shrink the crop
+    partial[[2, 3], 2] = 0.05  # 3 joints: below keep_joints, and no support
     tracker.update(frame.shape, partial)
     assert tracker.state == "lost"
     # Lost but with the crop still on the person, 5 joints resume tracking...
-    five = np.where(np.arange(14)[:, None] < 5, full, full * [1, 1, 0]).astype(np.float32)
+    five = full.copy()
+    five[5:, 2] = 0.05
     tracker.update(frame.shape, five)
     assert tracker.state == "tracking"
-    # ...while the central crop, a mere guess, needs min_joints.
+    # ...while the central crop, a mere guess, needs min_joints (or support to go with them).
     fresh = PersonTracker(TrackerConfig(min_joints=7, keep_joints=4), default_threshold=0.3)
     fresh.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
     fresh.update(frame.shape, five)
     assert fresh.state == "lost"
+
+
+# A standing person in LSP order (R ankle, R knee, R hip, L hip, L knee, L ankle, R wrist, R elbow,
+# R shoulder, L shoulder, L elbow, L wrist, neck, head top), torso ``torso`` px, hips at (x, y).
+STANDING = np.array([[-0.26, 1.6], [-0.26, 0.8], [-0.26, 0], [0.26, 0], [0.26, 0.8], [0.26, 1.6],
+                     [-0.4, 0.1], [-0.35, -0.45], [-0.3, -1], [0.3, -1], [0.35, -0.45], [0.4, 0.1],
+                     [0, -1.08], [0, -1.6]])
+
+
+def standing_pose(x: float, torso: float, y: float = 360.0, conf: float = 0.9) -> np.ndarray:
+    kp = np.zeros((14, 3), np.float32)
+    kp[:, :2] = np.array([x, y]) + torso * STANDING
+    kp[:, 2] = conf
+    return kp
+
+
+def contains(box: CropBox, points: np.ndarray) -> bool:
+    x0, y0, x1, y1 = box.xyxy
+    return bool(((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)).all())
+
+
+@pytest.mark.parametrize("seen_whole", [True, False])
+def test_weak_legs_stay_in_the_next_crop(seen_whole: bool) -> None:
+    """A stub backend that reports only the upper body as confident: the next crop still holds the
+    feet, where the last well-seen pose (or, never seen, a standing body) puts them."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    person = standing_pose(900, 200, y=500)
+    upper = person.copy()
+    upper[[0, 1, 4, 5], 2] = 0.02  # knees and ankles: nothing at all
+    tracker.propose(frame, lambda boxes: np.stack([upper] * len(boxes)))
+    tracker.update(frame.shape, person if seen_whole else upper)
+    for _ in range(30):  # many frames of an upper body only: the crop must not creep up
+        box = tracker.propose(frame, lambda boxes: np.stack([upper] * len(boxes)))
+        assert tracker.state == "tracking"
+        assert contains(box, person[[0, 5], :2]), box  # both ankles
+        assert contains(box, person[[13], :2])  # and the head
+        tracker.update(frame.shape, upper)
+    assert box.size < 3 * 3.2 * 200  # a crop for this person, not the whole frame
+
+
+def test_the_crop_shrinks_when_the_person_gets_smaller() -> None:
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+    tracker.update(frame.shape, standing_pose(900, 250, y=500))
+    big = tracker.box.size
+    for torso in np.linspace(250, 120, 60):  # walking away: the measured torso shrinks
+        tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+        tracker.update(frame.shape, standing_pose(900, torso, y=500))
+    assert tracker.box.size < 0.6 * big
+    assert contains(tracker.box, standing_pose(900, 120, y=500)[:, :2])
+
+
+def test_a_mirrored_pose_is_a_swap() -> None:
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+    pose = standing_pose(640, 150)
+    tracker.update(frame.shape, pose)
+    flip = list(tracker.skeleton.flip_permutation())
+    mirrored = pose[flip]
+    fixed = tracker.consistent_sides(mirrored)
+    np.testing.assert_array_equal(fixed, pose)
+    # A small move is not a swap; nor is anything when sides are off.
+    moved = pose.copy()
+    moved[:, 0] += 5
+    np.testing.assert_array_equal(tracker.consistent_sides(moved), moved)
+    off = PersonTracker(TrackerConfig(sides=False), default_threshold=0.3)
+    off.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+    off.update(frame.shape, pose)
+    np.testing.assert_array_equal(off.consistent_sides(mirrored), mirrored)
+
+
+def scene(person_x: float | None, width: int = 1280, height: int = 720, noise: int = 0) -> np.ndarray:
+    """A grey frame with a dark 'person' (60 x 300 px) whose centre is at ``person_x``."""
+    rng = np.random.default_rng(int(person_x or 0) + noise)
+    frame = np.full((height, width, 3), 180, np.uint8)
+    if noise:
+        frame = (frame.astype(np.int16) + rng.integers(-noise, noise + 1, frame.shape)).clip(0, 255).astype(np.uint8)
+    if person_x is not None:
+        x0 = int(max(0, person_x - 30))
+        frame[210:510, x0:int(person_x + 30)] = 30
+    return frame
+
+
+def seen_by_model(box: CropBox, person: tuple[float, float] | None) -> np.ndarray:
+    """Like a single-person model: a full pose when the person's centre is in the middle 80 % of the
+    crop and the crop is not much bigger than a person, nothing otherwise."""
+    kp = standing_pose(person[0] if person else 0, 90, y=person[1] if person else 0, conf=0.02)
+    if person is not None:
+        x0, y0, x1, y1 = box.xyxy
+        mx, my = 0.1 * box.size, 0.1 * box.size
+        if x0 + mx <= person[0] <= x1 - mx and y0 + my <= person[1] <= y1 - my and box.size < 1000:
+            kp[:, 2] = 0.9
+    return kp
+
+
+@pytest.mark.parametrize(("motion", "within"), [(True, 3), (False, TrackerConfig().redetect_every + 3)])
+def test_a_person_entering_at_the_edge_is_found_fast(motion: bool, within: int) -> None:
+    # With the motion cue within 3 frames; the whole-frame search alone runs every redetect_every.
+    tracker = PersonTracker(TrackerConfig(motion=motion), default_threshold=0.3)
+    calls: list[int] = []
+    person: tuple[float, float] | None = None
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([seen_by_model(b, person) for b in boxes])
+
+    found_at = None
+    for i in range(30):
+        person = None if i < 12 else (1270.0 - 12 * (i - 12), 360.0)  # enters at the right edge at 12
+        frame = scene(None if person is None else person[0])
+        box = tracker.propose(frame, estimate)
+        tracker.update(frame.shape, estimate([box])[0])
+        if person is not None and tracker.state == "tracking" and found_at is None:
+            found_at = i
+            assert contains(box, np.array([person]))
+    assert found_at is not None and found_at - 12 <= within, found_at
+
+
+def test_the_search_is_skipped_on_a_static_scene_and_not_on_a_moving_one() -> None:
+    for moving in (False, True):
+        tracker = PersonTracker(TrackerConfig(redetect_every=2, motion=False), default_threshold=0.3)
+        searches: list[int] = []
+
+        def estimate(boxes: list[CropBox], searches: list[int] = searches) -> np.ndarray:
+            if len(boxes) > 1:
+                searches.append(len(boxes))
+            return np.zeros((len(boxes), 14, 3), np.float32)
+
+        for i in range(9):
+            # A moving scene: something crosses it (but the stub model finds nobody).
+            frame = scene(100.0 + 120 * i if moving else None, noise=2)
+            box = tracker.propose(frame, estimate)
+            tracker.update(frame.shape, estimate([box])[0])
+        # Frames 1, 3, 5, 7 are due a search; on a static scene only the first runs (camera noise
+        # of a few grey levels is no change).
+        assert len(searches) == (4 if moving else 1), (moving, searches)
+        assert tracker.searches_skipped == (0 if moving else 3)
+
+
+def test_motion_proposals_cover_what_moved() -> None:
+    cue = MotionCue()
+    cue.observe(scene(400.0))
+    assert cue.proposals() == []  # one frame: no motion yet
+    cue.observe(scene(400.0))
+    assert cue.proposals() == []  # nothing moved
+    cue.observe(scene(460.0))
+    boxes = cue.proposals()
+    assert boxes and contains(boxes[0], np.array([[430.0, 360.0], [490.0, 360.0]]))
+    assert boxes[0].size < 720
 
 
 def centred_only_pose(box: CropBox, person: tuple[float, float]) -> np.ndarray:
