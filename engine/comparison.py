@@ -20,7 +20,6 @@ Definitions (the reference decides where a person is and how big):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
+from engine.json_input import read_json_object
 
 SCHEMA = "hgpose.annotations/1"
 # The joints two strong pose models define as LSP does (no neck or head top; their hips sit higher).
@@ -63,13 +63,8 @@ class KeypointFile:
 
 def load_keypoints(path: Path) -> KeypointFile:
     """Read an ``hgpose.annotations/1`` file; a missing, unreadable or malformed one is an InputError."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable JSON file ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    data = read_json_object(path, "keypoint file")
+    if data.get("schema") != SCHEMA:
         raise InputError(f"{path}: not an {SCHEMA} file")
     try:
         joints = tuple(str(j) for j in data["skeleton"]["joints"])

@@ -86,18 +86,21 @@ class TrackerConfig:
     keep_support: int = 6
     support_fraction: float = 0.5
     well_seen: int = 12
+    # Crop size.
     padding: float = 1.3
     shrink_rate: float = 0.03
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.5
+    # Losing and finding.
     hold_frames: int = 10
     confirm_frames: int = 5
     redetect_every: int = 10
     search_refine: int = 2
+    detector: str = "search"
+    # The motion cue; left and right.
     motion: bool = True
     motion_gate: bool = True
     sides: bool = True
-    detector: str = "search"
 
     def __post_init__(self) -> None:
         kinds = set(self.detector.split("+"))

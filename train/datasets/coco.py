@@ -11,7 +11,6 @@ centre moved into the pixel-centre frame, side ``1.25 * max(w, h)`` as in the LS
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from engine.crop import CropBox
 from engine.errors import InputError
+from engine.json_input import read_json_object
 from engine.skeleton import COCO17
 from train.datasets.base import PERSON_BOX_PADDING, PoseSample
 
@@ -33,13 +33,8 @@ def coco_box(bbox: list[float], padding: float = PERSON_BOX_PADDING) -> CropBox:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"annotation file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+    data = read_json_object(path, "annotation file")
+    if "images" not in data or "annotations" not in data:
         raise InputError(f"{path} is not a COCO annotation file (no 'images' and 'annotations')")
     return data
 

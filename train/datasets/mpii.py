@@ -19,7 +19,6 @@ usual protocol: centre moved down by 15 * scale px, side 200 * 1.25 * scale px.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 
 from engine.crop import CropBox
 from engine.errors import ConfigError, InputError
+from engine.json_input import read_json
 from engine.skeleton import MPII16
 from train.datasets.base import PoseSample
 from train.datasets.matfile import read_mat
@@ -79,12 +79,7 @@ def load_mpii_json(path: Path, images: Path, validation: bool | None = None) -> 
             ``isValidation`` flag matches (a ConfigError when the file has no such flag).
     """
     path = Path(path)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"annotation file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path}: not valid JSON ({exc})") from None
+    entries = read_json(path, "annotation file")
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a JSON list of people, got {type(entries).__name__}")
     samples = []
