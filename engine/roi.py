@@ -128,15 +128,6 @@ def central_box(width: int, height: int) -> CropBox:
     return CropBox((width - 1) / 2, (height - 1) / 2, float(min(width, height)))
 
 
-def box_from_keypoints(keypoints: np.ndarray, threshold: float, padding: float) -> CropBox | None:
-    """Padded square around the keypoints (K, 3) whose confidence is at least ``threshold``."""
-    good = keypoints[keypoints[:, 2] >= threshold, :2]
-    if len(good) < 2:
-        return None
-    (x0, y0), (x1, y1) = good.min(axis=0), good.max(axis=0)
-    return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
-
-
 class HogPeopleDetector:
     """OpenCV's built-in HOG + linear SVM pedestrian detector, run on a downscaled frame."""
 
@@ -187,6 +178,12 @@ def neighbour_boxes(box: CropBox, width: int, height: int) -> list[CropBox]:
                 seen.add(key)
                 out.append(c)
     return out
+
+
+def _square_around(points: np.ndarray, padding: float) -> CropBox:
+    """Padded square around points (N, 2) in frame pixels."""
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
 
 
 # estimate(boxes) -> (N, K, 3) keypoints; the tracker stays independent of the backend type.
@@ -347,7 +344,7 @@ class PersonTracker:
                 return None
             # No torso, no evidence of size: the crop moves onto the joints but keeps its size (or
             # the remembered person's: 3.15 torso lengths from head top to ankles).
-            box = CropBox.from_xyxy(*good.min(axis=0), *good.max(axis=0), padding=c.padding)
+            box = _square_around(good, c.padding)
             floor = max(3.15 * c.padding * self._scale if self._scale else 0.0, self.box.size if self.box else 0.0)
             return CropBox(box.cx, box.cy, max(box.size, floor, c.min_size_fraction * min(w, h)))
         scale = torso.scale
@@ -368,7 +365,7 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        box = CropBox.from_xyxy(*points.min(axis=0), *points.max(axis=0), padding=c.padding)
+        box = _square_around(points, c.padding)
         return CropBox(box.cx, box.cy, max(box.size, c.min_size_fraction * min(w, h)))
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
