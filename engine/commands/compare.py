@@ -12,17 +12,18 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_options import CommandParser, fraction
 from engine.cli_support import argv_or_default, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgpose compare", description=__doc__)
+    p = CommandParser("hgpose compare", __doc__)
     p.add_argument("prediction", type=Path, metavar="PRED.json", help="the keypoints to judge")
     p.add_argument("reference", type=Path, metavar="REF.json",
                    help="the reference (null joints and null frames allowed)")
     p.add_argument("--joints", help="comma-separated joint names to judge (default: shoulders, elbows, "
                                     "wrists, knees and ankles)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=fraction, default=None,
                    help="drawing threshold (default: the prediction's angle_min_confidence)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
