@@ -23,7 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from engine.cli_options import CommandParser, fraction, non_negative_float, positive_int
+from engine.cli_options import (
+    CommandParser,
+    add_runtime_options,
+    fraction,
+    non_negative_float,
+    positive_int,
+    spinning_flag,
+)
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError
 
@@ -54,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="with --max-frames: save a PNG of the window before exiting")
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
+    # Off: the app's capture and UI threads share the cores with inference, and spinning ORT
+    # workers starve them (README, "Speed").
+    p.add_argument("--flip", action="store_true", help="start with the flip test on (2 crops a frame)")
+    add_runtime_options(p, spinning="off")
     return p
 
 
@@ -96,10 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             open_reader(spec).close()  # a missing or corrupt file fails here, in one line
         model = args.model or default_model_path()
         _check_display(args.max_frames is not None)
-        backend = open_backend(model, args.backend)
+        spinning = spinning_flag(args.spinning)
+        backend = open_backend(model, args.backend, precision=args.precision, spinning=spinning)
         threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
         options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
-                             args.out, args.max_frames, args.screenshot, window_size)
+                             args.out, args.max_frames, args.screenshot, window_size,
+                             args.precision, spinning, args.flip)
         return run_app(options, backend)
 
     return run_command("app", body)

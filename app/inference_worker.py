@@ -40,12 +40,13 @@ class ModelInfo:
     skeleton: Skeleton
     joint_threshold: float = 0.3  # the model's calibrated confidence threshold
     fallbacks: tuple[str, ...] = ()  # why ``auto`` passed over faster backends
+    precision: str = "fp32"  # of the file running: fp32, fp16 or int8
 
     @classmethod
     def of(cls, backend: Backend) -> ModelInfo:
         m = backend.metadata
         return cls(backend.name, backend.device, m.name or backend.model_path.name, backend.model_path,
-                   m.skeleton_spec, m.joint_threshold, tuple(backend.fallbacks))
+                   m.skeleton_spec, m.joint_threshold, tuple(backend.fallbacks), m.precision)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ class InferenceWorker(QThread):
         self._last_error = ""
 
     # Requests, from any thread; they run in the worker between frames.
-    def load_model(self, path: Path, backend_name: str) -> None:
-        self._requests.put(lambda: self._load_model(path, backend_name))
+    def load_model(self, path: Path, backend_name: str, precision: str = "auto",
+                   spinning: bool | None = None) -> None:
+        self._requests.put(lambda: self._load_model(path, backend_name, precision, spinning))
 
     def set_pipeline_config(self, config: PipelineConfig) -> None:
         self._requests.put(lambda: self.pipeline.reconfigure(config))
@@ -244,9 +246,9 @@ class InferenceWorker(QThread):
         self.meter.reset()
         self._last_error = ""
 
-    def _load_model(self, path: Path, backend_name: str) -> None:
+    def _load_model(self, path: Path, backend_name: str, precision: str, spinning: bool | None) -> None:
         try:
-            backend = open_backend(path, backend_name)
+            backend = open_backend(path, backend_name, precision=precision, spinning=spinning)
         except HgposeError as exc:
             self._report(f"cannot load model: {exc}")
             return

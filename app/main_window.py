@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         left.setSizes([options.window_size[1] - 200, 140])
 
         self.settings = SettingsPanel(options.threshold, options.model, options.backend, options.output_dir)
+        self.settings.flip_box.setChecked(options.flip)  # before the worker listens: its first config
         self.settings.overlay_changed.connect(self._on_overlay)
         self.settings.pipeline_changed.connect(lambda: self.worker.set_pipeline_config(self.pipeline_config()))
         self.settings.model_requested.connect(self.load_model)
@@ -364,7 +365,7 @@ class MainWindow(QMainWindow):
     def load_model(self, path: Path, backend: str) -> None:
         """Load a model in the inference thread; a bad model shows an error and keeps the current one."""
         self.status.showMessage(f"Loading {path} on {backend}…")
-        self.worker.load_model(path, backend)
+        self.worker.load_model(path, backend, self.options.precision, self.options.spinning)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         previous, self.model_info = self.model_info, info
@@ -372,7 +373,7 @@ class MainWindow(QMainWindow):
         if previous is not None and slider.value() == round(previous.joint_threshold * 100):
             # The drawing threshold follows each model's calibration unless the user chose another.
             slider.setValue(round(info.joint_threshold * 100))
-        self.model_label.setText(f"{info.backend} · {info.device} · {info.model}")
+        self.model_label.setText(f"{info.backend} · {info.device} · {info.model} · {info.precision}")
         self.angle_readout.set_skeleton(info.skeleton)
         self.angle_plot.set_skeleton(info.skeleton)
         self.status.showMessage(f"Model {info.model} on {info.backend}", 3000)
@@ -455,12 +456,12 @@ class MainWindow(QMainWindow):
         """One line on the run so far, printed when an automated run ends."""
         n = self.display_meter.count
         info = self.model_info
-        model = f"{info.backend} on {info.device}, model {info.model}" if info else "no model"
+        model = f"{info.backend} on {info.device}, model {info.model} ({info.precision})" if info else "no model"
         mean = {k: v / n if n else math.nan for k, v in self._sums.items()}
         return (f"hgpose app: {self.worker.processed} frames processed, {n} displayed: display "
                 f"{self.display_meter.overall_rate:.1f} FPS, inference {self.worker.meter.overall_rate:.1f} FPS, "
-                f"infer {mean['infer']:.1f} ms, latency {mean['latency']:.0f} ms, dropped {self.slot.dropped} "
-                f"({model})")
+                f"infer {mean['infer']:.1f} ms, latency {mean['latency']:.0f} ms, dropped {self.slot.dropped}, "
+                f"flip test {'on' if self.settings.flip else 'off'} ({model})")
 
     def is_idle(self) -> bool:
         """True when nothing is in flight: the capture waits for a command, the slot is empty, every

@@ -24,6 +24,10 @@ class AppOptions:
         max_frames: automation: process this many frames, then save the screenshot and exit.
         screenshot: automation: where to save the window's screenshot on exit.
         window_size: initial (width, height).
+        precision: ``auto``, ``fp32`` or ``int8`` (``engine.backends.registry``), also for models loaded later.
+        spinning: ONNX Runtime's CPU thread spinning; off by default, since the app shares the cores
+            with its own capture and UI threads (README, "Speed").
+        flip: start with the flip test on (the *Flip test* checkbox).
     """
 
     source: SourceSpec
@@ -36,6 +40,9 @@ class AppOptions:
     max_frames: int | None = None
     screenshot: Path | None = None
     window_size: tuple[int, int] = DEFAULT_WINDOW_SIZE
+    precision: str = "auto"
+    spinning: bool | None = False
+    flip: bool = False
 
     @property
     def automated(self) -> bool:

@@ -104,3 +104,19 @@ def int_list(text: str) -> list[int]:
     if any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"every value must be at least 1, got {text}")
     return values
+
+
+def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:
+    """``--precision`` (unless ``precision`` is false) and ``--spinning``, with this command's measured
+    ``spinning`` default (README, "Speed")."""
+    if precision:
+        parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                            help="auto (default): on the CPU the INT8 file <stem>.int8.onnx when it exists, "
+                                 "else FP32; fp32 or int8 to choose")
+    parser.add_argument("--spinning", choices=("on", "off"), default=spinning,
+                        help="ONNX Runtime CPU threads spin-wait between operators: faster on an idle machine, "
+                             f"much slower when other work shares the cores (default here: {spinning})")
+
+
+def spinning_flag(value: str) -> bool:
+    return value == "on"

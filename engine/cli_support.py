@@ -48,3 +48,4 @@ def run_command(name: str, body: Callable[[], int]) -> int:
 
 def argv_or_default(argv: Sequence[str] | None) -> list[str]:
     return list(sys.argv[1:] if argv is None else argv)
+

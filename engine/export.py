@@ -41,6 +41,18 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check: int = 2,
                 opset: int = OPSET) -> ExportReport:
     """Export ``checkpoint`` to ``out`` (written atomically), check it, and measure torch-vs-ORT parity."""
+    proto, meta, diff = build_onnx(checkpoint, fp16, batch_for_check, opset)
+    with atomic_path(Path(out)) as tmp:
+        onnx.save(proto, str(tmp))
+    return ExportReport(Path(out), meta, diff, Path(out).stat().st_size)
+
+
+def build_onnx(checkpoint: Path, fp16: bool = False, batch_for_check: int = 2,
+               opset: int = OPSET) -> tuple[onnx.ModelProto, ModelMetadata, float]:
+    """The checked ONNX model of ``checkpoint``, its metadata and the torch-vs-ORT max abs difference.
+
+    Raises ``ModelError`` (nothing is written) when ONNX Runtime and torch disagree.
+    """
     import onnxruntime as ort
     import torch
 
@@ -83,7 +95,4 @@ def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check
         hint = " (FP16 overflow? export in FP32)" if fp16 else ""
         raise ModelError(f"export parity check failed for {checkpoint}: ONNX Runtime differs from torch by "
                          f"{diff:.3g} (tolerance {tolerance:.3g}){hint}; nothing was written")
-
-    with atomic_path(Path(out)) as tmp:
-        onnx.save(proto, str(tmp))
-    return ExportReport(Path(out), meta, diff, Path(out).stat().st_size)
+    return proto, meta, diff

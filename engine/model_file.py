@@ -7,12 +7,16 @@ the JSON sidecar ``<name>.engine.json``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from engine.errors import ModelError
 from engine.metadata import METADATA_KEY, ModelMetadata
 
 MODEL_SUFFIXES = (".onnx", ".pt", ".engine")
+# The INT8 sibling of ``m.onnx`` is ``m.int8.onnx`` (``hgpose export --int8``): same stem, so every
+# file of a model is found from any one of them.
+INT8_SUFFIX = ".int8.onnx"
 
 
 def model_kind(path: Path) -> str:
@@ -23,6 +27,24 @@ def model_kind(path: Path) -> str:
         raise ModelError(f"{path}: unknown model type {suffix or '(no extension)'}; "
                          "expected .onnx, .pt or .engine")
     return kinds[suffix]
+
+
+def model_base(path: Path) -> Path:
+    """The path without its model extension(s): ``m.int8.onnx``, ``m.onnx``, ``m.pt`` -> ``m``."""
+    path = Path(path)
+    if path.name.lower().endswith(INT8_SUFFIX):
+        return path.with_name(path.name[:-len(INT8_SUFFIX)])
+    return path.with_suffix("")
+
+
+def is_int8_onnx(path: Path) -> bool:
+    return Path(path).name.lower().endswith(INT8_SUFFIX)
+
+
+def int8_sibling(path: Path) -> Path:
+    """Where the INT8 file of ``path``'s model lives (it may not exist)."""
+    base = model_base(path)
+    return base.with_name(base.name + INT8_SUFFIX)
 
 
 def require_file(path: Path) -> Path:
@@ -43,7 +65,12 @@ def read_onnx_metadata(path: Path) -> ModelMetadata:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelError(f"{path} is not a valid ONNX file ({exc.__class__.__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
+    return metadata_from_props({p.key: p.value for p in model.metadata_props}, path)
+
+
+def metadata_from_props(props: Mapping[str, str], path: Path) -> ModelMetadata:
+    """The hgpose metadata among an ONNX file's ``metadata_props`` (as read by onnx, or by ONNX
+    Runtime's ``custom_metadata_map``, which spares the runtime importing onnx)."""
     if METADATA_KEY not in props:
         raise ModelError(f"{path} has no hgpose metadata; export it with `hgpose export`")
     return ModelMetadata.from_json(props[METADATA_KEY])

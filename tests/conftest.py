@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.assets import DEFAULT_CLIP_NAME, DEFAULT_MODEL_NAME
@@ -176,3 +178,49 @@ def truncated_clip(clip_excerpt) -> Path:
     path = excerpt.with_name("walker_cut.mp4")
     path.write_bytes(data[: len(data) // 2])
     return path
+@pytest.fixture(scope="session")
+def clip_crops(bundled_clip: Path) -> Callable[[int, int], np.ndarray]:
+    """``clip_crops(size, count)``: (count, size, size, 3) uint8 BGR crops of the bundled clip (boxes
+    centred and off-centre on frames spread over the clip): real pixels, e.g. for INT8 calibration."""
+    return lambda size, count: _clip_crops(bundled_clip, size, count)
+
+
+def _clip_crops(clip: Path, size: int, count: int) -> np.ndarray:
+    import cv2
+
+    from engine.crop import CropBox, warp_crop
+
+    cap = cv2.VideoCapture(str(clip))
+    frames = []
+    for _ in range(4):
+        for _ in range(20):
+            cap.grab()
+        ok, img = cap.read()
+        assert ok
+        frames.append(img)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    boxes = [CropBox(w / 2 + dx, h / 2, h * s) for dx in (-200, 0, 200) for s in (0.6, 1.0)]
+    crops = [warp_crop(f, b, size) for f in frames for b in boxes]
+    return np.stack(crops[:count])
+
+
+@pytest.fixture(scope="session")
+def tiny_int8(tiny_onnx: Path, clip_crops: Callable[[int, int], np.ndarray],
+              tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``m.int8.onnx`` beside a copy ``m.onnx`` of the tiny model, in a folder of their own (beside
+    ``tiny_onnx`` it would become what ``auto`` picks): quantised on crops of the bundled clip."""
+    import shutil
+
+    import onnx
+
+    from engine.crop import normalise_batch
+    from engine.model_file import int8_sibling, read_onnx_metadata
+    from engine.quantize import quantize_int8
+
+    fp32 = Path(shutil.copy(tiny_onnx, tmp_path_factory.mktemp("tiny-int8") / "m.onnx"))
+    meta = read_onnx_metadata(fp32)
+    x = normalise_batch(clip_crops(meta.input_size, 24), meta.normalisation)
+    out = int8_sibling(fp32)
+    onnx.save(quantize_int8(onnx.load(str(tiny_onnx)), x).model, str(out))
+    return out

@@ -69,7 +69,8 @@ class Backend(ABC):
         self.close()
 
     def describe(self) -> str:
-        return f"{self.name} on {self.device}, model {self.metadata.name or self.model_path.name}"
+        return (f"{self.name} on {self.device}, model {self.metadata.name or self.model_path.name} "
+                f"({self.metadata.precision})")
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool = False,
                  timer: StageTimer | None = None) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""ONNX Runtime backend: CPU, or the CUDA execution provider when onnxruntime-gpu is installed."""
+"""ONNX Runtime backend: CPU, or the CUDA execution provider when onnxruntime-gpu is installed.
+
+Thread policy (``spinning``): ONNX Runtime's intra-op worker threads spin-wait between operators by
+default. On an idle machine that saves wake-up latency (7-27 % on 2 cores), but as soon as another
+busy thread shares the cores the spinning workers steal its time slices and the run gets 1.6-1.7x
+slower. Each front end picks its default from measurements (README, "Speed"); ``None`` keeps ONNX
+Runtime's own default (spinning).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import numpy as np
 
 from engine.backends.base import Backend
 from engine.errors import BackendError, ModelError
-from engine.model_file import read_onnx_metadata
+from engine.model_file import metadata_from_props, require_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
@@ -24,15 +31,18 @@ def cuda_available() -> bool:
 class OnnxRuntimeBackend(Backend):
     """Runs an exported ``.onnx`` model (tensors ``input`` (N, 3, S, S) -> ``heatmaps`` (N, K, S/4, S/4))."""
 
-    def __init__(self, model_path: Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, device: str = "cpu", threads: int | None = None,
+                 spinning: bool | None = None) -> None:
         import onnxruntime as ort
 
-        meta = read_onnx_metadata(model_path)
-        super().__init__(model_path, meta)
+        require_file(model_path)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.log_severity_level = 3
+        if spinning is not None:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         if device == "cuda":
             if not cuda_available():
                 raise BackendError("backend onnxruntime-cuda needs onnxruntime-gpu with CUDA; "
@@ -42,8 +52,13 @@ class OnnxRuntimeBackend(Backend):
             providers = ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-            raise ModelError(f"{model_path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        except Exception as exc:  # ORT raises its own InvalidProtobuf/Fail/InvalidGraph types
+            raise ModelError(f"{model_path} is not a valid ONNX file, or ONNX Runtime cannot load it "
+                             f"({str(exc).splitlines()[0]})") from None
+        # The metadata comes from the session ORT has already parsed: no second read of the file,
+        # and no `import onnx` (about 30 ms) on the runtime's start-up path.
+        meta = metadata_from_props(self.session.get_modelmeta().custom_metadata_map, model_path)
+        super().__init__(model_path, meta)
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
@@ -58,7 +73,8 @@ class OnnxRuntimeBackend(Backend):
             raise ModelError(f"{model_path}: output shape {out_shape} does not match its metadata "
                              f"({k} joints of {meta.skeleton}, {h}x{h} heatmaps); the file is inconsistent")
         self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
-        self.device = "CUDA" if device == "cuda" else f"CPU ({opts.intra_op_num_threads} threads)"
+        spin = "" if spinning is None else f", spinning {'on' if spinning else 'off'}"
+        self.device = "CUDA" if device == "cuda" else f"CPU ({opts.intra_op_num_threads} threads{spin})"
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli_options import CommandParser, fraction, positive_int
+from engine.cli_options import CommandParser, add_runtime_options, fraction, positive_int, spinning_flag
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import InputError
 
 GPU_BACKENDS = ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+ANNOTATE_SPINNING = "off"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runtime_options(p, spinning=ANNOTATE_SPINNING)
     return p
 
 
@@ -80,7 +82,8 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     from engine.smoothing import OneEuroConfig
     from engine.sources import open_source
 
-    backend = open_backend(args.model or default_model_path(), args.backend)
+    backend = open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
+                           spinning=spinning_flag(args.spinning))
     batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
     threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
     options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,

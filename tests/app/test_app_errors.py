@@ -101,10 +101,10 @@ def test_a_stale_engine_is_reported_and_the_app_runs_on(make_window, qtbot, tmp_
     (tmp_path / "m.engine").write_bytes(b"an engine built elsewhere")
     real_open = registry._open
 
-    def stale_engine(name, path):
+    def stale_engine(name, path, *rest):
         if name == "tensorrt":
             raise ModelError(f"{path} was built with TensorRT 10.3, not 10.13; rebuild it with: hgpose ...")
-        return real_open(name, path)
+        return real_open(name, path, *rest)
 
     monkeypatch.setattr(registry, "tensorrt_available", lambda: True)
     monkeypatch.setattr(registry, "_open", stale_engine)
@@ -164,6 +164,6 @@ def test_the_threshold_follows_each_model_unless_the_user_set_one(make_window, q
     qtbot.waitUntil(lambda: w.model_info.path == tiny_onnx, timeout=15_000)
     assert w.settings.threshold.value() == round(tiny * 100)
     w.settings.threshold.setValue(55)  # the user's choice now stays
-    w.load_model(w.options.model, "onnxruntime")
-    qtbot.waitUntil(lambda: w.model_info.path == w.options.model, timeout=15_000)
+    w.load_model(w.options.model, "onnxruntime")  # auto precision: its INT8 sibling runs
+    qtbot.waitUntil(lambda: w.model_info.path.name == "hg2-w128-128.int8.onnx", timeout=15_000)
     assert w.settings.threshold.value() == 55

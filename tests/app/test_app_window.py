@@ -29,6 +29,7 @@ def test_frames_flow_and_stats_update(make_window, qtbot):
     assert re.fullmatch(r"Latency \d+ ms", w.latency_label.text())
     assert w.drops_label.text() == "Dropped 0"  # a file waits for inference: nothing is dropped
     assert "onnxruntime" in w.model_label.text() and "hg2-w128-128" in w.model_label.text()
+    assert w.model_label.text().endswith("· int8")  # auto on the CPU runs the bundled INT8 file
     assert "1280×720" in w.source_label.text()
     out = w.last_output
     assert out is not None and out.result.keypoints.shape == (out.skeleton.num_joints, 3)
@@ -141,3 +142,10 @@ def test_the_speed_box_shows_the_speed_in_force(make_window, speed, text):
     assert w.transport.speed_value() == w.playback.speed == speed
     values = [w.transport.speed.itemData(i) for i in range(w.transport.speed.count())]
     assert values[:-1] == sorted(values[:-1]) and values[-1] == 0.0  # in order, "Max" last
+
+
+def test_flip_option_starts_the_flip_test(make_window, qtbot):
+    w = make_window(flip=True)
+    assert w.settings.flip and w.worker.pipeline.config.flip_test
+    wait_frames(qtbot, w, 2)
+    assert "flip test on" in w.summary() and "(int8)" in w.summary()

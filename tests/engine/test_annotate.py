@@ -37,6 +37,8 @@ def test_bundled_clip_end_to_end(bundled_clip: Path, bundled_model: Path, tmp_pa
     assert [f["index"] for f in doc["frames"]] == list(range(decoded))
     assert doc["skeleton"]["name"] == "lsp14" and len(doc["skeleton"]["joints"]) == 14
     assert doc["model"]["flip_test"] is True  # offline annotation flip-tests by default
+    assert doc["model"]["precision"] == "int8"  # auto on the CPU: the bundled INT8 sibling
+    assert doc["model"]["file"].endswith(".int8.onnx")
     assert all(len(f["keypoints"]) == 14 for f in doc["frames"])
     assert abs(doc["frames"][30]["timestamp"] - 1.0) < 1e-6
     # Angles only where all three joints clear the model's calibrated threshold, as on screen.
@@ -113,6 +115,17 @@ def test_corrupt_video(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     corrupt.write_bytes(os.urandom(50_000))
     bad([str(corrupt), "--out", str(tmp_path / "o")], capsys, "corrupt")
     assert outputs(tmp_path / "o") == []
+
+
+def test_precision_chooses_the_file_and_the_header_says_which(short_clip: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    for precision in ("fp32", "int8"):
+        out = tmp_path / precision
+        assert annotate([str(short_clip), "--out", str(out), "--quiet", "--precision", precision]) == 0
+        model = json.loads((out / "short.json").read_text())["model"]
+        assert model["precision"] == precision
+        assert model["file"].endswith(".int8.onnx") == (precision == "int8")
+        assert f"({precision})" in capsys.readouterr().err  # the backend line names it too
 
 
 def test_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

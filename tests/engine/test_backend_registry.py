@@ -26,11 +26,11 @@ def tensorrt_refuses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     opened: list[str] = []
     real_open = registry._open
 
-    def fake_open(name: str, path: Path):
+    def fake_open(name: str, path: Path, *rest: object):
         opened.append(name)
         if name == "tensorrt":
             raise ModelError(f"{path} was built for NVIDIA A100, not this NVIDIA H100; rebuild it with: hgpose ...")
-        return real_open(name, path)
+        return real_open(name, path, *rest)
 
     monkeypatch.setattr(registry, "tensorrt_available", lambda: True)
     monkeypatch.setattr(registry, "ort_cuda_available", lambda: False)

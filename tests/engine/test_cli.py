@@ -8,7 +8,7 @@ import pytest
 
 from engine.cli import command_modules, main, summary
 from engine.commands.annotate import main as annotate
-from engine.commands.export import main as export
+from train.commands.export import main as export
 
 
 def test_help_lists_every_command(capsys) -> None:

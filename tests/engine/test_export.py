@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 
 from engine.backends.registry import open_backend  # noqa: E402
 from engine.checkpoint import load_checkpoint  # noqa: E402
-from engine.commands.export import main as export_main  # noqa: E402
 from engine.metadata import METADATA_KEY, ModelMetadata  # noqa: E402
 from engine.model import LastStack  # noqa: E402
+from train.commands.export import main as export_main  # noqa: E402
 
 
 def test_onnx_contract(tiny_onnx: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cli_options import CommandParser, fraction, positive_int
+from engine.cli_options import CommandParser, add_runtime_options, fraction, positive_int, spinning_flag
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --root: score against labels cleaned with this teacher file (mirrored left/right "
                         "labels swapped back, as `hgpose prepare --teachers` does for training)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runtime_options(p, spinning="off")
     return p
 
 
@@ -86,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 found = find_mirrored(truth, teachers.movenet, teachers.blazepose)
                 truth = swap_mirrored(truth, found)
                 print(f"cleaned labels: {found.summary()}", file=sys.stderr)
-        with open_backend(args.model or default_model_path(), args.backend) as backend:
+        with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
+                          spinning=spinning_flag(args.spinning)) as backend:
             check_compatible(backend.metadata, skeleton=LSP14.name)
             print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
             if args.pack is not None:

@@ -1,0 +1,118 @@
+"""Static INT8: the file's structure and metadata, BatchNorm folding, refusing blank calibration data,
+and which file ``--precision`` (``auto`` on the CPU: INT8 when it exists) opens."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from engine.backends import registry
+from engine.crop import normalise_batch
+from engine.errors import BackendError, InputError, ModelError
+from engine.metadata import METADATA_KEY, ModelMetadata
+from engine.model_file import int8_sibling
+from engine.quantize import check_calibration_crops, fold_batchnorms
+
+
+def test_int8_file_is_qdq_with_per_channel_weights_and_no_float_batchnorm(tiny_int8: Path) -> None:
+    proto = onnx.load(str(tiny_int8))
+    ops = [n.op_type for n in proto.graph.node]
+    assert "BatchNormalization" not in ops and "Transpose" not in ops
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > ops.count("QuantizeLinear")
+    inits = {t.name: t for t in proto.graph.initializer}
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        # Every convolution reads dequantised INT8 weights with one scale per output channel.
+        deq = producers[conv.input[1]]
+        assert deq.op_type == "DequantizeLinear"
+        weights = inits[deq.input[0]]
+        scales = numpy_helper.to_array(inits[deq.input[1]])
+        assert weights.data_type == onnx.TensorProto.INT8
+        assert scales.shape == (weights.dims[0],)
+        assert producers[conv.input[0]].op_type == "DequantizeLinear"  # and INT8 activations
+    meta = ModelMetadata.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    fp32 = ModelMetadata.from_json({p.key: p.value for p in onnx.load(str(tiny_int8.with_name("m.onnx")))
+                                    .metadata_props}[METADATA_KEY])
+    assert meta.precision == "int8" and fp32.precision == "fp32"
+    assert meta.with_updates(precision="fp32") == fp32  # the same model description otherwise
+
+
+def test_batchnorm_folding_is_exact(tiny_onnx: Path) -> None:
+    import onnxruntime as ort
+
+    proto = onnx.load(str(tiny_onnx))
+    before = sum(n.op_type == "BatchNormalization" for n in proto.graph.node)
+    folded, count = fold_batchnorms(proto)
+    assert before > 0 and count == before
+    assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    run = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+           for m in (proto, folded)]
+    assert np.abs(run[0]).max() > 1e-3
+    np.testing.assert_allclose(run[1], run[0], atol=1e-4)
+
+
+def test_int8_heatmaps_follow_fp32(tiny_int8: Path, clip_crops: Callable[[int, int], np.ndarray]) -> None:
+    with registry.open_backend(tiny_int8, "onnxruntime", precision="fp32") as fp32, \
+            registry.open_backend(tiny_int8, "onnxruntime", precision="int8") as int8:
+        x = normalise_batch(clip_crops(64, 6), fp32.metadata.normalisation)
+        a, b = fp32.infer(x), int8.infer(x)
+    assert not np.array_equal(a, b)  # really two different models
+    assert np.abs(a - b).max() < 0.1 * np.abs(a).max()
+
+
+def test_blank_calibration_crops_are_refused_with_the_reason() -> None:
+    blank = np.full((32, 64, 64, 3), 127, np.uint8)
+    with pytest.raises(InputError, match=r"useless: 32 of 32 crops are blank"):
+        check_calibration_crops(blank, "blank.npz")
+    mixed = blank.copy()
+    mixed[:24] = np.random.default_rng(0).integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
+    check_calibration_crops(mixed, "mixed.npz")  # mostly real crops: accepted
+
+
+@pytest.fixture
+def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    for probe in ("tensorrt_available", "ort_cuda_available", "torch_cuda_available"):
+        monkeypatch.setattr(registry, probe, lambda: False)
+
+
+def test_auto_picks_int8_on_the_cpu_and_precision_overrides(tiny_int8: Path, cpu_only: None) -> None:
+    fp32 = tiny_int8.with_name("m.onnx")
+    for named in (fp32, tiny_int8):  # whichever file the user names
+        assert registry.resolve_backend(named, "auto") == ("onnxruntime", tiny_int8)
+        assert registry.resolve_backend(named, "onnxruntime") == ("onnxruntime", tiny_int8)
+        assert registry.resolve_backend(named, "auto", "fp32") == ("onnxruntime", fp32)
+        assert registry.resolve_backend(named, "onnxruntime", "int8") == ("onnxruntime", tiny_int8)
+    with registry.open_backend(fp32) as backend:
+        assert backend.metadata.precision == "int8" and "(int8)" in backend.describe()
+    with registry.open_backend(fp32, precision="fp32") as backend:
+        assert backend.metadata.precision == "fp32" and backend.model_path == fp32
+
+
+def test_int8_needs_the_file_and_the_cpu_backend(tiny_onnx: Path, tmp_path: Path, cpu_only: None) -> None:
+    lone = Path(shutil.copy(tiny_onnx, tmp_path / "lone.onnx"))
+    assert registry.resolve_backend(lone, "auto") == ("onnxruntime", lone)  # no INT8 file: FP32
+    with pytest.raises(ModelError, match=r"lone\.int8\.onnx.*hgpose export --int8"):
+        registry.resolve_backend(lone, "onnxruntime", "int8")
+    with pytest.raises(ModelError, match=r"no INT8 file"):
+        registry.resolve_backend(lone, "auto", "int8")
+    shutil.copy(lone, int8_sibling(lone))
+    with pytest.raises(BackendError, match="INT8 runs on the onnxruntime CPU backend"):
+        registry.resolve_backend(lone, "onnxruntime-cuda", "int8")
+    with pytest.raises(BackendError, match="unknown precision"):
+        registry.resolve_backend(lone, "auto", "int4")
+
+
+def test_spinning_is_set_and_shown(tiny_onnx: Path) -> None:
+    with registry.open_backend(tiny_onnx, "onnxruntime", spinning=False) as off:
+        assert "spinning off" in off.device
+    with registry.open_backend(tiny_onnx, "onnxruntime") as default:
+        assert "spinning" not in default.device
