@@ -187,3 +187,32 @@ def test_eval_on_a_file_that_is_not_a_pack(content: bytes | None, refused, tmp_p
         bogus.write_bytes(content)
     assert refused(main, ["--pack", str(bogus), "--quiet"]) == (
         2, f"hgpose eval: error: {bogus} is not an hgpose pack (make one with `hgpose prepare`)\n")
+
+
+def test_eval_clean_labels_swaps_a_mirrored_person_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from train_synthetic import teacher_arrays
+
+    base, truth = _known_answer_folder(tmp_path / "lsp")
+    mirrored = truth.copy()
+    mirrored[0] = truth[0, list(LSP14.flip_permutation())]  # person 1's labels: left and right swapped
+    scipy.io.savemat(str(tmp_path / "lsp" / "joints.mat"), {"joints": mirrored.transpose(1, 2, 0)})
+    teachers = tmp_path / "teachers.npz"
+    np.savez(teachers, **teacher_arrays(np.repeat(base[None], 4, axis=0)))  # both teachers see the base pose
+    model = _model_answering(base, tmp_path / "answer.onnx")
+    common = ["--root", str(tmp_path / "lsp"), "--model", str(model), "--backend", "onnxruntime", "--quiet"]
+
+    assert main(common) == 0
+    raw = _last_lines(capsys, 3)
+    assert main([*common, "--clean-labels", str(teachers)]) == 0
+    captured = capsys.readouterr()
+    cleaned = captured.out.strip().splitlines()[-3:]
+
+    assert "1 of 4 people mirrored by the labels (1 whole" in captured.err
+    assert raw[0].startswith("mirrored 0.2500 (1 of 4 ") and cleaned[0].startswith("mirrored 0.0000 (0 of 4 ")
+    # Cleaned, person 1 is the base pose again: the known answer of the unmirrored folder.
+    assert cleaned[-1] == f"PCK@0.2 {52 / 55:.4f}" and float(raw[-1].split()[-1]) < 52 / 55
+
+
+def test_eval_clean_labels_needs_images(tmp_path: Path, refused) -> None:
+    code, err = refused(main, ["--pack", str(tmp_path / "p.npz"), "--clean-labels", str(tmp_path / "t.npz")])
+    assert code == 6 and "--clean-labels applies to --root" in err

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from train_synthetic import teacher_arrays
 
 from engine.errors import InputError
 from engine.metadata import Normalisation
@@ -25,21 +26,6 @@ from train.trainer import heatmap_loss
 
 PERM = list(LSP14.flip_permutation())
 LEGS = [LSP14.index(n) for n in ("R ankle", "R knee", "R hip", "L hip", "L knee", "L ankle")]
-
-
-def teacher_arrays(joints: np.ndarray, score: float = 0.9, jitter: float = 0.0,
-                   seed: int = 0) -> dict[str, np.ndarray]:
-    """Teacher-file arrays whose keypoints are ``joints`` (N, 14, 3) plus noise: both teachers
-    see the person as labelled. Points LSP lacks (face, feet) sit at the head."""
-    rng = np.random.default_rng(seed)
-    n = len(joints)
-    movenet = np.zeros((n, 17, 3), np.float32)
-    blazepose = np.zeros((n, 33, 3), np.float32)
-    for arr, mapping in ((movenet, MOVENET_TO_LSP), (blazepose, BLAZEPOSE_TO_LSP)):
-        arr[..., :2] = joints[:, [13], :2]
-        arr[..., 2] = score
-        arr[:, list(mapping), :2] = joints[:, :12, :2] + rng.normal(0, jitter, (n, 12, 2))
-    return {"movenet": movenet, "blazepose": blazepose, "names": np.array([f"im{i + 1:05d}.jpg" for i in range(n)])}
 
 
 def write_teachers(path: Path, joints: np.ndarray, **kwargs: float) -> Path:

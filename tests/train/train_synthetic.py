@@ -15,6 +15,7 @@ from engine.metadata import HourglassConfig
 from engine.skeleton import LSP14
 from train.config import TrainConfig, config_from_dict, merge
 from train.datasets.base import PoseSample, person_box
+from train.teachers import BLAZEPOSE_TO_LSP, MOVENET_TO_LSP
 
 # A standing person facing the camera (their right on the image's left), about 1.1 units tall.
 TEMPLATE = np.array([
@@ -135,3 +136,18 @@ warmup_steps = 0
 {optim}
 """)
     return path
+
+
+def teacher_arrays(joints: np.ndarray, score: float = 0.9, jitter: float = 0.0,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+    """Teacher-file arrays whose keypoints are ``joints`` (N, 14, 3) plus noise: both teachers
+    see the person as labelled. Points LSP lacks (face, feet) sit at the head."""
+    rng = np.random.default_rng(seed)
+    n = len(joints)
+    movenet = np.zeros((n, 17, 3), np.float32)
+    blazepose = np.zeros((n, 33, 3), np.float32)
+    for arr, mapping in ((movenet, MOVENET_TO_LSP), (blazepose, BLAZEPOSE_TO_LSP)):
+        arr[..., :2] = joints[:, [13], :2]
+        arr[..., 2] = score
+        arr[:, list(mapping), :2] = joints[:, :12, :2] + rng.normal(0, jitter, (n, 12, 2))
+    return {"movenet": movenet, "blazepose": blazepose, "names": np.array([f"im{i + 1:05d}.jpg" for i in range(n)])}
