@@ -47,6 +47,34 @@ def int8_sibling(path: Path) -> Path:
     return base.with_name(base.name + INT8_SUFFIX)
 
 
+# The INT8 file records which FP32 file it was quantised from (``training[INT8_SOURCE_KEY]``), so
+# an INT8 sibling left over from an earlier export is never run in place of a newer ``m.onnx``.
+INT8_SOURCE_KEY = "fp32_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (a 6.7 MB model: about 10 ms)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stale_int8_reason(int8_meta: ModelMetadata, fp32_path: Path | None) -> str | None:
+    """Why an INT8 file must not stand in for ``fp32_path`` (it came from another FP32 file), or None.
+
+    An INT8 file without the record (made before it existed) or without an FP32 sibling is trusted.
+    """
+    source = int8_meta.training.get(INT8_SOURCE_KEY)
+    if not source or fp32_path is None or not Path(fp32_path).is_file() or file_sha256(fp32_path) == source:
+        return None
+    return (f"it was not quantised from the current {Path(fp32_path).name} (re-run `hgpose export "
+            f"{Path(fp32_path).with_suffix('.pt').name} --out {Path(fp32_path).name} --int8 ...`)")
+
+
 def require_file(path: Path) -> Path:
     path = Path(path)
     if not path.exists():

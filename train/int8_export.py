@@ -19,7 +19,7 @@ from engine.atomic import atomic_path
 from engine.crop import normalise_batch, warp_crop
 from engine.errors import InputError, ModelError
 from engine.metadata import METADATA_KEY, ModelMetadata, check_compatible
-from engine.model_file import int8_sibling
+from engine.model_file import INT8_SOURCE_KEY, file_sha256, int8_sibling
 from train.metrics import LSP_TORSO, pck
 from train.pack import Pack, read_pack
 
@@ -137,6 +137,9 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
     int8_out = int8_sibling(out)
     with atomic_path(out) as tmp_path:
         onnx.save(proto, str(tmp_path))
+    # The INT8 file names the FP32 file it was made from: should its own write fail, the runtime
+    # never takes an older INT8 file for this new FP32 one (engine.model_file.stale_int8_reason).
+    int8_meta = int8_meta.with_updates(training={**int8_meta.training, INT8_SOURCE_KEY: file_sha256(out)})
     with atomic_path(int8_out) as tmp_path:
         onnx.save(_with_metadata(report.model, int8_meta), str(tmp_path))
     return Int8ExportReport(out, int8_out, int8_meta, diff, fp32_pck, int8_pck, report.calibration_crops,

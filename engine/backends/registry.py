@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.backends.base import Backend
 from engine.errors import BackendError, ModelError
-from engine.model_file import int8_sibling, is_int8_onnx, model_base, model_kind, require_file
+from engine.model_file import int8_sibling, is_int8_onnx, model_base, model_kind, require_file, stale_int8_reason
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,17 @@ def auto_candidates(model: Path, precision: str = "auto") -> list[tuple[str, Pat
     for name, usable in order:
         path = files[_NEEDS[name]]
         if path is not None and precision in _SERVES[name] and usable():
-            out.append((name, path))
+            out.extend(_with_fp32_fallback(name, path, files, precision))
     return out
+
+
+def _with_fp32_fallback(name: str, path: Path, files: dict[str, Path | None],
+                        precision: str) -> list[tuple[str, Path]]:
+    """An INT8 file that ``auto`` precision picked by itself is followed by the FP32 file, which
+    runs instead when the INT8 one turns out stale (see :func:`open_backend`)."""
+    if name == "onnxruntime" and precision == "auto" and is_int8_onnx(path) and files["onnx"] is not None:
+        return [(name, path), (name, files["onnx"])]
+    return [(name, path)]
 
 
 def resolve_backend(model: Path, backend: str, precision: str = "auto") -> tuple[str, Path]:
@@ -142,7 +151,7 @@ def _plan(model: Path, backend: str, precision: str = "auto") -> list[tuple[str,
         hint = "; make it with `hgpose export --int8`" if ext == ".int8.onnx" else ""
         raise ModelError(f"backend {backend} needs a {ext} model; {model} is a {model_kind(model)} file and no "
                          f"{want} exists beside it{hint}")
-    return [(backend, path)]
+    return _with_fp32_fallback(backend, path, _model_files(model, precision), precision)
 
 
 def open_backend(model: Path, backend: str = "auto", warmup: bool = True, precision: str = "auto",
@@ -157,11 +166,17 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True, precis
     is tried, so a stale engine slows the app down instead of stopping it. The last failure is raised.
     """
     plan = _plan(Path(model), backend, precision)
+    # INT8 chosen for the user (not named by them, not asked for) must come from the FP32 file.
+    implicit_int8 = precision == "auto" and not is_int8_onnx(Path(model))
     fallbacks: list[str] = []
     for i, (name, path) in enumerate(plan):
         impl: Backend | None = None
         try:
             impl = _open(name, path, spinning)
+            if implicit_int8 and is_int8_onnx(path):
+                stale = stale_int8_reason(impl.metadata, _sibling(path, ".onnx"))
+                if stale is not None:
+                    raise ModelError(stale)
             if warmup:
                 impl.warmup()
             impl.fallbacks = fallbacks

@@ -116,3 +116,36 @@ def test_spinning_is_set_and_shown(tiny_onnx: Path) -> None:
         assert "spinning off" in off.device
     with registry.open_backend(tiny_onnx, "onnxruntime") as default:
         assert "spinning" not in default.device
+
+
+def test_a_stale_int8_sibling_never_stands_in_for_a_newer_fp32_file(tiny_int8: Path, tmp_path: Path,
+                                                                    cpu_only: None) -> None:
+    import onnx
+
+    from engine.metadata import METADATA_KEY
+    from engine.model_file import INT8_SOURCE_KEY, file_sha256, read_onnx_metadata
+
+    fp32 = Path(shutil.copy(tiny_int8.with_name("m.onnx"), tmp_path / "m.onnx"))
+    int8 = tmp_path / "m.int8.onnx"
+    proto = onnx.load(str(tiny_int8))
+    meta = read_onnx_metadata(tiny_int8)
+    recorded = meta.with_updates(training={**meta.training, INT8_SOURCE_KEY: file_sha256(fp32)})
+    for prop in proto.metadata_props:
+        if prop.key == METADATA_KEY:
+            prop.value = recorded.to_json()
+    onnx.save(proto, str(int8))
+
+    with registry.open_backend(fp32) as backend:  # made from this m.onnx: INT8 runs
+        assert backend.model_path == int8 and not backend.fallbacks
+
+    newer = onnx.load(str(fp32))  # a re-export without --int8 replaces m.onnx only
+    newer.doc_string = "re-exported"
+    onnx.save(newer, str(fp32))
+
+    with registry.open_backend(fp32) as backend:
+        assert backend.model_path == fp32 and backend.metadata.precision == "fp32"
+        assert "not quantised from the current m.onnx" in backend.fallbacks[0]
+    with registry.open_backend(fp32, "onnxruntime") as backend:
+        assert backend.model_path == fp32
+    with registry.open_backend(int8) as backend:  # named by the user: their choice stands
+        assert backend.model_path == int8
