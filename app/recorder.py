@@ -21,6 +21,7 @@ from engine.backends.base import Backend
 from engine.errors import OutputError
 from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
 from engine.pipeline import PoseResult
+from engine.render import even_size, pad_to_even
 from engine.video_writer import AtomicVideoWriter
 
 
@@ -89,7 +90,7 @@ class Recorder:
 
     def _open(self, fps: float) -> None:
         # The JSON time stamps hold the real timing either way.
-        self.writer = AtomicVideoWriter(self.video_path, fps, (self.source.width, self.source.height))
+        self.writer = AtomicVideoWriter(self.video_path, fps, even_size(self.source.width, self.source.height))
 
     def _measured_fps(self) -> float:
         times = [t for t, _ in self._pending]
@@ -113,7 +114,7 @@ class Recorder:
             self.guard.check(pending, self.log.count)
         except OutputError as exc:
             raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
-        frame = annotate(packet.image, result, self.skeleton, overlay)
+        frame = pad_to_even(annotate(packet.image, result, self.skeleton, overlay))  # odd sizes: see even_size
         if self.writer is not None:
             self.writer.write(frame)
         else:
@@ -142,10 +143,13 @@ class Recorder:
             self.log.truncate(self.writer.frames)
             self.writer.finish()
             self.log.write(complete=True)
-            video = self.writer.publish()
         except BaseException as exc:
             self.discard()
             if isinstance(exc, OutputError):
                 raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
             raise
+        try:
+            video = self.writer.publish()
+        except OutputError as exc:  # the keypoints are written already (publish removed the video): say where
+            raise OutputError(f"{exc}; the keypoints are in {self.json_path} and {self.csv_path.name}") from None
         return RecordingSummary(video, self.json_path, self.csv_path, self.log.frames)

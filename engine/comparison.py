@@ -51,6 +51,7 @@ class KeypointFile:
             a joint is null.
         boxes: (F, 4) float64 crop boxes x0, y0, x1, y1; NaN where a frame has none.
         threshold: the drawing threshold ``angle_min_confidence`` (None when the file has none).
+        indices: (F,) the frames' ``index`` values, ascending (rows are in this order).
     """
 
     path: Path
@@ -59,6 +60,7 @@ class KeypointFile:
     keypoints: np.ndarray
     boxes: np.ndarray
     threshold: float | None
+    indices: np.ndarray
 
 
 def load_keypoints(path: Path) -> KeypointFile:
@@ -84,7 +86,8 @@ def load_keypoints(path: Path) -> KeypointFile:
                 boxes[i] = [float(v) for v in frame["box"]]
         threshold = data.get("angle_min_confidence")
         return KeypointFile(Path(path), dict(data.get("source") or {}), joints, kps, boxes,
-                            None if threshold is None else float(threshold))
+                            None if threshold is None else float(threshold),
+                            np.array([int(f["index"]) for f in frames], dtype=np.int64))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: malformed {SCHEMA} file ({exc!r})") from None
 
@@ -100,6 +103,11 @@ def check_comparable(pred: KeypointFile, ref: KeypointFile) -> None:
     if len(pred.keypoints) != len(ref.keypoints):
         raise InputError(f"different frame counts: {pred.path} has {len(pred.keypoints)}, "
                          f"{ref.path} {len(ref.keypoints)}")
+    if not np.array_equal(pred.indices, ref.indices):
+        # Rows are paired frame by frame, so both files must hold the same frame numbers.
+        at = int(np.flatnonzero(pred.indices != ref.indices)[0])
+        raise InputError(f"different frames: row {at} is frame {pred.indices[at]} in {pred.path} but frame "
+                         f"{ref.indices[at]} in {ref.path}")
     if pred.joints != ref.joints:
         raise InputError(f"different skeletons: {pred.path} has {list(pred.joints)}, {ref.path} {list(ref.joints)}")
 
@@ -116,7 +124,7 @@ class Comparison:
         per_joint_drawn / per_joint_all: the same per joint name.
         joints_drawn: mean judged joints drawn per reference frame.
         legs_in_box: share of the reference's judged knees and ankles inside the prediction's box.
-        first_found / first_reference: frame indices (0-based); ``first`` is their difference.
+        first_found / first_reference: frame numbers (the files' ``index``); ``first`` is their difference.
     """
 
     joints: tuple[str, ...]
@@ -206,8 +214,8 @@ def compare(pred: KeypointFile, ref: KeypointFile, joints: Sequence[str] | None 
     with np.errstate(invalid="ignore"):
         inside = (r[..., 0] >= x0) & (r[..., 0] <= x1) & (r[..., 1] >= y0) & (r[..., 1] <= y1)
     n_ref = int(person.sum())
-    first_found = int(np.argmax(found_frames)) if found_frames.any() else None
-    first_ref = int(np.argmax(person)) if person.any() else None
+    first_found = int(ref.indices[np.argmax(found_frames)]) if found_frames.any() else None
+    first_ref = int(ref.indices[np.argmax(person)]) if person.any() else None
     return Comparison(
         joints=names, reference_frames=n_ref,
         found=None if n_ref == 0 else float(found_frames.sum() / n_ref),

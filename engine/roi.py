@@ -356,12 +356,14 @@ class PersonTracker:
                     else 0.5 * (scale + self._scale)
             else:
                 scale = max(scale, self._scale)  # no torso measured: no evidence to shrink on
-        torso = replace(torso, scale=scale)
+        measured, torso = torso, replace(torso, scale=scale)
         n_found = int(found.sum())
         if learn:
             self._scale = scale
-            if torso.measured and n_found >= c.well_seen and self.body.complete:
-                self._body_pose = torso.to_body(keypoints[:, :2])
+            if measured.measured and n_found >= c.well_seen and self.body.complete:
+                # In units of this frame's own torso, not the smoothed one: while the person walks
+                # away the smoothed scale lags above it, and the stored legs would come out short.
+                self._body_pose = measured.to_body(keypoints[:, :2])
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)

@@ -26,11 +26,13 @@ def standing(x: float = 100.0, score: float = 1.0) -> list[list[float] | None]:
 
 
 def write(path: Path, frames: list, source: str = "clip.mp4", joints: list[str] | None = None,
-          threshold: float | None = 0.5) -> Path:
+          threshold: float | None = 0.5, last_index: int | None = None) -> Path:
     data = {"schema": "hgpose.annotations/1", "complete": True,
             "source": {"path": source, "kind": "video", "width": 640, "height": 480, "fps": 30.0},
             "skeleton": {"name": "lsp14", "joints": joints or JOINTS},
             "frames": [{"index": i, **f} for i, f in enumerate(frames)]}
+    if last_index is not None:  # a file that skips frames: the same count, other frame numbers
+        data["frames"][-1]["index"] = last_index
     if threshold is not None:
         data["angle_min_confidence"] = threshold
     path.write_text(json.dumps(data))
@@ -88,6 +90,7 @@ def test_mismatched_inputs_are_one_line_errors(files: tuple[Path, Path], tmp_pat
         "different frame counts": write(tmp_path / "b.json", frames[:3]),
         "different skeletons": write(tmp_path / "c.json", [{"keypoints": standing()[:13]}] * 4,
                                      joints=JOINTS[:13]),
+        "different frames: row 3 is frame 7": write(tmp_path / "d.json", frames, last_index=7),
     }
     for message, path in cases.items():
         with pytest.raises(InputError, match=message):
