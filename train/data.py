@@ -50,12 +50,11 @@ class PackDataset(Dataset):
         """``item``: an index (augmented as in :meth:`set_epoch`'s epoch) or an (epoch, index) pair."""
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         rng = np.random.default_rng((self.seed, epoch, index))
-        points, perm = self.pack.joints[index], self.flip_perm
+        points, perm, k = self.pack.joints[index], self.flip_perm, len(self.flip_perm)
         if self.distill_weight > 0:
             # The teacher's keypoints ride along as K more joints, so one random view (and one
             # left/right swap on a mirror) applies to both sets.
             assert self.pack.teacher is not None
-            k = len(perm)
             points = np.concatenate([points, self.pack.teacher[index]])
             perm = (*perm, *(k + p for p in perm))
         crop, joints = augment(self.pack.images[index], points, self.pack.person_size,
