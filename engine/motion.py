@@ -68,7 +68,13 @@ class MotionCue:
         """Take the next (H, W, 3) frame: thumbnails and the moving mask against the previous frame."""
         h, w = frame.shape[:2]
         c = self.config
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        # Every frame passes here, so the full-size frame is only sampled: every step-th pixel (a
+        # 720p frame: every 4th), then area-averaged. Grey conversion and resizing of the whole
+        # frame cost about 0.8 ms of a 4 ms INT8 crop; the sampled frame still holds 2x the
+        # thumbnail's resolution, plenty to see a person move.
+        step = max(1, w // (2 * c.width))
+        sampled = frame[::step, ::step]
+        grey = cv2.cvtColor(sampled, cv2.COLOR_BGR2GRAY) if sampled.ndim == 3 else sampled
         small = cv2.resize(grey, (c.width, max(1, round(c.width * h / w))), interpolation=cv2.INTER_AREA)
         self.gate = cv2.resize(small, GATE_SIZE, interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (3, 3), 0)
