@@ -21,7 +21,6 @@ from engine.backends.base import Backend
 from engine.errors import OutputError
 from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
 from engine.pipeline import PoseResult
-from engine.render import even_size, pad_to_even
 from engine.video_writer import AtomicVideoWriter
 
 
@@ -90,7 +89,7 @@ class Recorder:
 
     def _open(self, fps: float) -> None:
         # The JSON time stamps hold the real timing either way.
-        self.writer = AtomicVideoWriter(self.video_path, fps, even_size(self.source.width, self.source.height))
+        self.writer = AtomicVideoWriter(self.video_path, fps, (self.source.width, self.source.height))
 
     def _measured_fps(self) -> float:
         times = [t for t, _ in self._pending]
@@ -114,7 +113,7 @@ class Recorder:
             self.guard.check(pending, self.log.count)
         except OutputError as exc:
             raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
-        frame = pad_to_even(annotate(packet.image, result, self.skeleton, overlay))  # odd sizes: see even_size
+        frame = annotate(packet.image, result, self.skeleton, overlay)
         if self.writer is not None:
             self.writer.write(frame)
         else:

@@ -22,7 +22,7 @@ from engine.errors import OutputError
 from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
 from engine.interrupts import deferred_interrupts
 from engine.pipeline import PipelineConfig, PosePipeline
-from engine.render import draw_pose, even_size, pad_to_even
+from engine.render import draw_pose
 from engine.sources import Frame, ImageFolderSource, ImageSource, VideoSource
 from engine.video_writer import AtomicVideoWriter
 
@@ -92,7 +92,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
     writer = None
     try:
         if options.render:
-            writer = AtomicVideoWriter(out_dir / f"{stem}.mp4", info.fps or 5.0, even_size(info.width, info.height))
+            writer = AtomicVideoWriter(out_dir / f"{stem}.mp4", info.fps or 5.0, (info.width, info.height))
     except BaseException:
         log.discard()
         raise
@@ -119,7 +119,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
                 with deferred_interrupts():  # the JSON entry and the video frame go together or not at all
                     log.add(result, frame.name)
                     if writer is not None and overlay is not None:
-                        writer.write(pad_to_even(overlay))
+                        writer.write(overlay)
                 bar.update(1)
             bar.set_postfix(infer_ms=f"{results[-1].timings_ms.get('infer', 0.0):.1f}", state=results[-1].state,
                             refresh=False)

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.atomic import TempFile, publish
 from engine.errors import OutputError
+from engine.render import even_size, pad_to_even
 
 MIN_SIDE = 2  # the smallest width and height OpenCV's MP4 encoders accept
 # What the container's index (moov) takes per frame, about: sample size, offset and time entries.
@@ -25,18 +26,22 @@ INDEX_BYTES_PER_FRAME = 64
 
 
 class AtomicVideoWriter:
-    """Writes (H, W, 3) uint8 BGR frames of one size to an MP4 file (codec ``mp4v``)."""
+    """Writes (H, W, 3) uint8 BGR frames of one size to an MP4 file (codec ``mp4v``).
+
+    An odd ``size`` is encoded one pixel larger (:func:`engine.render.even_size`) and its frames are
+    padded with black on the right or bottom, so frame pixels keep their coordinates."""
 
     def __init__(self, target: Path, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
         self.target = Path(target)
-        self.size = size
+        self.frame_size = size
+        self.size = even_size(*size)
         if min(size) < MIN_SIDE:
             raise OutputError(f"cannot create video {self.target}: {size[0]}x{size[1]} pixels is too small "
                               f"to encode (at least {MIN_SIDE}x{MIN_SIDE})")
         self._temp = TempFile(self.target, self.target.suffix or ".mp4")
         self.tmp = self._temp.path
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter.fourcc(*fourcc), fps if fps > 0 else 30.0,
-                                      size)
+                                      self.size)
         if not self.writer.isOpened():
             self._temp.remove()
             raise OutputError(f"cannot create video {self.target}: OpenCV has no {fourcc} encoder here")
@@ -46,7 +51,9 @@ class AtomicVideoWriter:
     def write(self, frame: np.ndarray) -> None:
         """Append a (H, W, 3) uint8 BGR frame; one of another size (an image folder) is letterboxed:
         scaled to fit, centred on black, never stretched."""
-        if (frame.shape[1], frame.shape[0]) != self.size:
+        if (frame.shape[1], frame.shape[0]) == self.frame_size:
+            frame = pad_to_even(frame)
+        elif (frame.shape[1], frame.shape[0]) != self.size:
             frame = letterbox(frame, self.size)
         self.writer.write(frame)
         self.frames += 1
