@@ -21,13 +21,26 @@ PIPELINE_STAGES = ("decode", "preprocess", "infer", "decode-heatmaps", "track", 
 
 @dataclass(frozen=True)
 class PipelineBench:
-    """Mean milliseconds per stage over the measured frames, and end-to-end FPS (decode included)."""
+    """Mean milliseconds per stage over the measured frames, and end-to-end FPS (decode included).
+
+    ``pose_crops`` and ``search_crops`` count the model crops over the whole clip, warm-up frames
+    included (finding the person at the start is part of the work): the crops run for the pose
+    itself (a flip test counts two) and those run by the person search and motion cue.
+    """
 
     backend: str
     device: str
     frames: int
     stage_ms: dict[str, float]
     fps: float
+    pose_crops: int = 0
+    search_crops: int = 0
+
+    @property
+    def search_share(self) -> float:
+        """The person search's share of all crops run (0 when none ran)."""
+        total = self.pose_crops + self.search_crops
+        return self.search_crops / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,8 @@ def bench_pipeline(backend: Backend, clip: Path, max_frames: int = 0, warmup_fra
         raise InputError(f"{clip} has no frames beyond the {warmup_frames} warm-up frames; "
                          "benchmark a longer clip")
     elapsed = time.perf_counter() - t_start
-    return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed)
+    return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed,
+                         pipeline.pose_crops, pipeline.tracker.search_crops)
 
 
 def bench_batches(backend: Backend, batches: list[int], iterations: int = 50, warmup: int = 5) -> list[BatchBench]:

@@ -70,6 +70,12 @@ class TrackerConfig:
             most promising crops and the best crop of each size (8 neighbours each, a quarter crop
             away); 0 turns it off.
         motion: on videos, first look where the frame moved (a few crops) before searching it all.
+        motion_trace: when the last whole-frame search found nobody and a motion crop now holds at
+            least this many joints with support (a trace of someone coming into view, not yet a
+            person), the whole-frame search that falls due waits for the next period, at most
+            ``max_deferrals`` times in a row (something that moves and merely looks like a trace
+            cannot hold the search off for long).
+        max_deferrals: see ``motion_trace``.
         motion_gate: skip a whole-frame search when the scene has not changed since the last one
             that found nobody (it would find nobody again).
         sides: keep left and right consistent from frame to frame (a pose that mirrors the previous
@@ -99,6 +105,8 @@ class TrackerConfig:
     detector: str = "search"
     # The motion cue; left and right.
     motion: bool = True
+    motion_trace: int = 3
+    max_deferrals: int = 2
     motion_gate: bool = True
     sides: bool = True
 
@@ -214,6 +222,7 @@ class PersonTracker:
         self._hog: HogPeopleDetector | None = None
         self.search_crops = 0  # crops the person search (grid and motion) has run, for benchmarks
         self.searches_skipped = 0  # whole-frame searches the static-scene gate skipped
+        self.searches_deferred = 0  # whole-frame searches deferred while the motion cue saw a trace
         self.reset()
 
     @property
@@ -234,6 +243,7 @@ class PersonTracker:
         self._confirmed = False  # the person followed has shown a confident pose or stayed a while
         self._tracked = 0  # frames the person has been followed since it was acquired
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
+        self._deferred = 0  # whole-frame searches deferred in a row for a motion trace
         self.motion.reset()
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
@@ -381,6 +391,7 @@ class PersonTracker:
             # a reason to look elsewhere, and the crop where it was is the best guess.
             return None
         candidates = self.motion.proposals() if c.motion else []
+        trace = False
         if candidates:
             boxes = [clamp_box(b, w, h) for b in candidates]
             poses = estimate(boxes)
@@ -388,9 +399,19 @@ class PersonTracker:
             best = max(range(len(boxes)), key=lambda i: self._counts(poses[i]))
             if self._acquirable(poses[best], min_joints):
                 return self._acquired_box(poses[best], boxes[best], (w, h))
+            trace = self._counts(poses[best])[1] >= c.motion_trace
         self._since_search += 1
         if (self._since_search - 1) % max(1, c.redetect_every) != 0:
             return None
+        if trace and self._failed_gate is not None and self._deferred < c.max_deferrals:
+            # The last whole-frame search found nobody, and now someone is coming into view where
+            # the frame moves (a person entering at an edge is only partly visible for a few
+            # frames): the motion crops follow them each frame, and a whole-frame search now would
+            # mostly find the same part of them, at 20 crops' cost.
+            self._deferred += 1
+            self.searches_deferred += 1
+            return None
+        self._deferred = 0
         gate = self.motion.gate
         if c.motion_gate and gate is not None and self._failed_gate is not None \
                 and not scene_changed(gate, self._failed_gate, self.motion.config.gate_change):

@@ -153,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
                     print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")
                     print(f"FPS {r.fps:.1f}")
+                    print(f"crops run: {r.pose_crops} for the pose, {r.search_crops} by the person search "
+                          f"({100 * r.search_share:.1f} % of all)")
         _print_side_by_side(pipeline, batched)
         print(f"load average {_load()} (1 min) at the end")
         return 0

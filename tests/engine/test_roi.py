@@ -241,6 +241,32 @@ def test_the_search_is_skipped_on_a_static_scene_and_not_on_a_moving_one() -> No
         assert tracker.searches_skipped == (0 if moving else 3)
 
 
+@pytest.mark.parametrize(("motion_trace", "searched_at"), [(3, [1, 7]), (99, [1, 3, 5, 7, 9])])
+def test_a_trace_where_the_frame_moves_defers_the_whole_frame_search(motion_trace: int,
+                                                                      searched_at: list[int]) -> None:
+    # Someone half in view, moving: every crop shows a trace of them (3 joints with support, none
+    # found). After a fruitless whole-frame search the motion crops follow them, and the searches
+    # that fall due wait, at most max_deferrals (2) times in a row.
+    tracker = PersonTracker(TrackerConfig(redetect_every=2, motion_trace=motion_trace), default_threshold=0.3)
+    searched: list[int] = []
+    frame_index = 0
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        if len(boxes) > 2:  # the motion cue proposes at most 2 crops; the grid many more
+            searched.append(frame_index)
+        kp = np.zeros((len(boxes), 14, 3), np.float32)
+        kp[:, :3, 2] = 0.2  # support (0.5 x 0.3) but not found
+        return kp
+
+    for frame_index in range(11):
+        frame = scene(1270.0 - 10 * frame_index)
+        box = tracker.propose(frame, estimate)
+        tracker.update(frame.shape, np.zeros((14, 3), np.float32))
+    assert box is not None
+    assert searched == searched_at
+    assert tracker.searches_deferred == (3 if motion_trace == 3 else 0)
+
+
 def test_motion_proposals_cover_what_moved() -> None:
     cue = MotionCue()
     cue.observe(scene(400.0))
