@@ -94,3 +94,28 @@ def test_heatmap_targets_peak_on_joints_and_mask_unlabelled() -> None:
     assert heat[0, 4, 8] == pytest.approx(1.0)
     assert heat[0, 4, 9] == pytest.approx(np.exp(-0.5))  # sigma = 1 heatmap pixel by default
     assert not heat[1].any() and not heat[2].any()
+
+
+def test_occlusion_covers_one_rectangle_with_another_part_of_the_crop() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (OUT, OUT, 3), dtype=np.uint8)
+    joints = np.array([[31.5, 31.5, 1.0]] * 14, np.float32)
+    plain = dataclasses.replace(AugmentConfig(), scale=(1.0, 1.0), rotation_prob=0.0, translate=0.0,
+                                colour=0.0, flip_prob=0.0)
+    base, base_joints = augment(image, joints, float(OUT), OUT, PERM, plain, np.random.default_rng(0))
+    occluded = dataclasses.replace(plain, occlusion_prob=1.0, occlusion_size=(0.25, 0.25))
+    for seed in range(5):
+        out, got = augment(image, joints, float(OUT), OUT, PERM, occluded, np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, base_joints)  # the labels stay: the model must infer them
+        changed = np.argwhere((out != base).any(axis=2))
+        assert len(changed) > 0
+        (y0, x0), (y1, x1) = changed.min(axis=0), changed.max(axis=0)
+        assert y1 - y0 < 16 and x1 - x0 < 16  # one 16 x 16 rectangle (0.25 of 64) at most
+        # Its content is a same-sized rectangle found elsewhere in the crop.
+        patch = out[y0:y0 + 16, x0:x0 + 16] if y0 + 16 <= OUT and x0 + 16 <= OUT else None
+        if patch is not None:
+            hits = [(y, x) for y in range(OUT - 15) for x in range(OUT - 15)
+                    if (y, x) != (y0, x0) and np.array_equal(base[y:y + 16, x:x + 16], patch)]
+            assert hits, seed
+    # Off by default: the recipes trained so far are unchanged.
+    assert AugmentConfig().occlusion_prob == 0.0
