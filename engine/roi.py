@@ -60,6 +60,11 @@ class TrackerConfig:
             measured torso says so: joints dropping out never shrink the crop.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
+        weak_step: while the pose is not confident (fewer than ``min_joints`` found), the crop's
+            centre moves at most this fraction of its side a frame, and its side grows at most by
+            this fraction: a weak pose is partly wrong, and a crop that follows wrong joints
+            drifts off the person (the head leaves the top, and the model then fails for good).
+            A person moves a few percent of their crop a frame at video rates. 0 turns it off.
         hold_frames: after losing a confirmed person (one with a confident pose, or followed for
             ``confirm_frames``), this many frames keep its crop before the motion cue and the
             whole-frame search look for anyone anywhere (an unconfirmed find may be false: search
@@ -80,6 +85,10 @@ class TrackerConfig:
             that found nobody (it would find nobody again).
         sides: keep left and right consistent from frame to frame (a pose that mirrors the previous
             frame's is a swap, not a turn).
+        side_votes: ... unless at least this many of the last ``side_window`` clear left/right
+            decisions found the model mirroring the followed labelling: then the model's is taken
+            (the followed one started from a mirrored frame). Larger than ``side_window`` turns it off.
+        side_window: see ``side_votes``.
         detector: ``"search"`` (a batched multi-crop search through the pose model), ``"hog"``
             (OpenCV's HOG people detector; OpenCV 4.x only, it left the main package in 5.0),
             ``"hog+search"`` or ``"none"``.
@@ -97,6 +106,7 @@ class TrackerConfig:
     shrink_rate: float = 0.03
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.5
+    weak_step: float = 0.1
     # Losing and finding.
     hold_frames: int = 10
     confirm_frames: int = 5
@@ -109,6 +119,8 @@ class TrackerConfig:
     max_deferrals: int = 2
     motion_gate: bool = True
     sides: bool = True
+    side_votes: int = 5
+    side_window: int = 8
 
     def __post_init__(self) -> None:
         kinds = set(self.detector.split("+"))
@@ -188,6 +200,16 @@ def neighbour_boxes(box: CropBox, width: int, height: int) -> list[CropBox]:
     return out
 
 
+def _step_towards(current: CropBox, target: CropBox, step: float) -> CropBox:
+    """``target``, with its centre at most ``step * current.size`` from ``current``'s and its side at
+    most ``(1 + step)`` times ``current``'s (frame pixels)."""
+    dx, dy = target.cx - current.cx, target.cy - current.cy
+    dist = float(np.hypot(dx, dy))
+    limit = step * current.size
+    k = 1.0 if dist <= limit else limit / dist
+    return CropBox(current.cx + k * dx, current.cy + k * dy, min(target.size, (1 + step) * current.size))
+
+
 def _square_around(points: np.ndarray, padding: float) -> CropBox:
     """Padded square around points (N, 2) in frame pixels."""
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
@@ -240,6 +262,7 @@ class PersonTracker:
         self._scale: float | None = None  # torso length of the followed person, frame pixels
         self._body_pose: np.ndarray | None = None  # last well-seen pose in torso units (K, 2)
         self._previous: np.ndarray | None = None  # the last tracked pose (K, 3), for left/right
+        self._side_votes: list[bool] = []  # the last clear left/right decisions: True for a mirror
         self._confirmed = False  # the person followed has shown a confident pose or stayed a while
         self._tracked = 0  # frames the person has been followed since it was acquired
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
@@ -299,10 +322,13 @@ class PersonTracker:
             self.state = "lost"
             self._lost_frames += 1
             self._previous = None
+            self._side_votes = []
             return
         box = self._place(keypoints, (w, h), learn=True)
         if box is None:  # support, but not two joints of it: stay put
             box = self.box or central_box(w, h)
+        if self.box is not None and self.state == "tracking" and found < c.min_joints and c.weak_step > 0:
+            box = _step_towards(self.box, box, c.weak_step)
         if self.box is not None and self.state == "tracking" and box.size < self.box.size:
             # Grow at once (a limb reaching out must not leave the crop), shrink smoothly.
             box = CropBox(box.cx, box.cy, c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
@@ -320,12 +346,16 @@ class PersonTracker:
         A person turning round changes little between two frames; a model mirroring the person (it
         does so on about one still in eight) flips every left/right joint at once. So when the
         swapped labelling sits much closer to the previous frame's joints than the given one, it is
-        the swap that is undone.
+        the swap that is undone. But the labelling followed is only as right as the frame it
+        started from: when the model keeps answering the other way (``side_votes`` of the last
+        ``side_window`` clear decisions), it is the followed labelling that was the mirror, and the
+        model's is taken from then on.
         """
         prev = self._previous
-        if not self.config.sides or prev is None or self._scale is None:
+        c = self.config
+        if not c.sides or prev is None or self._scale is None:
             return keypoints
-        level = self.config.support_fraction * self.threshold
+        level = c.support_fraction * self.threshold
         paired = self._flip != np.arange(len(self._flip))
         both = paired & (keypoints[:, 2] >= level) & (prev[:, 2] >= level)
         both &= both[self._flip]
@@ -333,11 +363,18 @@ class PersonTracker:
             return keypoints
         same = np.linalg.norm(keypoints[both, :2] - prev[both, :2], axis=1).mean()
         swapped = np.linalg.norm(keypoints[self._flip][both, :2] - prev[both, :2], axis=1).mean()
-        # A clear mirror: the swap fits twice as well and the labelling as given is off by a good
-        # part of a torso (side-on, left and right joints overlap and nothing is decided).
-        if swapped < 0.5 * same and same > 0.25 * self._scale:
-            return keypoints[self._flip]
-        return keypoints
+        # A clear decision either way: one labelling fits twice as well and the other is off by a
+        # good part of a torso (side-on, left and right joints overlap and nothing is decided).
+        mirrored = swapped < 0.5 * same and same > 0.25 * self._scale
+        kept = same < 0.5 * swapped and swapped > 0.25 * self._scale
+        if mirrored or kept:
+            self._side_votes = [*self._side_votes, mirrored][-c.side_window:]
+        if not mirrored:
+            return keypoints
+        if sum(self._side_votes) >= c.side_votes:
+            self._side_votes = []  # the model's labelling wins; follow it
+            return keypoints
+        return keypoints[self._flip]
 
     def _place(self, keypoints: np.ndarray, frame_size: tuple[int, int], learn: bool) -> CropBox | None:
         """The crop for the whole person of a pose (K, 3): its torso and head place a body pose

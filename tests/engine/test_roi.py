@@ -173,6 +173,43 @@ def test_a_mirrored_pose_is_a_swap() -> None:
     np.testing.assert_array_equal(off.consistent_sides(mirrored), mirrored)
 
 
+def test_a_labelling_the_model_keeps_contradicting_is_given_up() -> None:
+    # The tracker starts from a mirrored frame; the model then labels the person the other way on
+    # every frame. The first clear decisions undo it as a swap; from side_votes (5) of them on the
+    # model's labelling is taken, and kept.
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    flip = list(tracker.skeleton.flip_permutation())
+    tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+    pose = standing_pose(640, 150)
+    tracker.update(frame.shape, pose[flip])  # the first frame came out mirrored
+    outputs = []
+    for _ in range(8):
+        out = tracker.consistent_sides(pose)
+        outputs.append(bool(np.array_equal(out, pose)))
+        tracker.update(frame.shape, out)
+    assert outputs == [False] * 4 + [True] * 4
+
+
+def test_a_weak_pose_moves_the_crop_a_little_and_a_confident_one_at_once() -> None:
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    for confident in (False, True):
+        tracker = PersonTracker(TrackerConfig(weak_step=0.1), default_threshold=0.3)
+        tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
+        tracker.update(frame.shape, standing_pose(900, 200, y=500))
+        before = tracker.box
+        moved = standing_pose(1300, 200, y=600)  # the joints jump 400 px right, 100 down
+        if not confident:
+            moved[[0, 1, 4, 5, 6, 7, 10, 11], 2] = 0.2  # 6 found (< min_joints 7), the rest support
+        tracker.update(frame.shape, moved)
+        step = np.hypot(tracker.box.cx - before.cx, tracker.box.cy - before.cy)
+        if confident:
+            assert step > 350
+        else:  # a weak pose is partly wrong: the crop does not chase it
+            assert step == pytest.approx(0.1 * before.size, rel=1e-6)
+            assert tracker.box.size <= 1.1 * before.size + 1e-6
+
+
 def scene(person_x: float | None, width: int = 1280, height: int = 720, noise: int = 0) -> np.ndarray:
     """A grey frame with a dark 'person' (60 x 300 px) whose centre is at ``person_x``."""
     rng = np.random.default_rng(int(person_x or 0) + noise)
