@@ -60,6 +60,9 @@ class TrackerConfig:
             measured torso says so: joints dropping out never shrink the crop.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
+        upright: when positive, a crop follows a person leaning (or lying, or upside down) by more
+            than this many degrees with a turn that sets the torso upright, as MediaPipe does for
+            gymnasts and falls (measured on confident torsos, smoothed); 0 keeps crops unturned.
         weak_step: while the pose is not confident (fewer than ``min_joints`` found), the crop's
             centre moves at most this fraction of its side a frame, and its side grows at most by
             this fraction: a weak pose is partly wrong, and a crop that follows wrong joints
@@ -107,6 +110,7 @@ class TrackerConfig:
     min_size_fraction: float = 0.2
     size_smoothing: float = 0.5
     weak_step: float = 0.1
+    upright: float = 0.0
     # Losing and finding.
     hold_frames: int = 10
     confirm_frames: int = 5
@@ -207,13 +211,22 @@ def _step_towards(current: CropBox, target: CropBox, step: float) -> CropBox:
     dist = float(np.hypot(dx, dy))
     limit = step * current.size
     k = 1.0 if dist <= limit else limit / dist
-    return CropBox(current.cx + k * dx, current.cy + k * dy, min(target.size, (1 + step) * current.size))
+    return CropBox(current.cx + k * dx, current.cy + k * dy, min(target.size, (1 + step) * current.size),
+                   target.rotation)
 
 
-def _square_around(points: np.ndarray, padding: float) -> CropBox:
-    """Padded square around points (N, 2) in frame pixels."""
-    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-    return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
+def _square_around(points: np.ndarray, padding: float, rotation: float = 0.0) -> CropBox:
+    """Padded square around points (N, 2) in frame pixels, its sides along the crop's axes when it
+    is turned by ``rotation`` degrees (see :func:`engine.crop.crop_matrix`)."""
+    if not rotation:
+        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+        return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
+    a = np.radians(rotation)
+    to_crop = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # crop_matrix's turn
+    uv = points @ to_crop.T
+    (u0, v0), (u1, v1) = uv.min(axis=0), uv.max(axis=0)
+    cx, cy = to_crop.T @ np.array([(u0 + u1) / 2, (v0 + v1) / 2])
+    return CropBox(float(cx), float(cy), max(float(u1 - u0), float(v1 - v0), 1.0) * padding, rotation)
 
 
 # estimate(boxes) -> (N, K, 3) keypoints; the tracker stays independent of the backend type.
@@ -267,6 +280,8 @@ class PersonTracker:
         self._tracked = 0  # frames the person has been followed since it was acquired
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
         self._deferred = 0  # whole-frame searches deferred in a row for a motion trace
+        self._lean = 0.0  # smoothed torso lean of the followed person, degrees
+        self._rotation = 0.0  # the crop's rotation, degrees (0 unless ``upright`` turns it)
         self.motion.reset()
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
@@ -331,7 +346,7 @@ class PersonTracker:
             box = _step_towards(self.box, box, c.weak_step)
         if self.box is not None and self.state == "tracking" and box.size < self.box.size:
             # Grow at once (a limb reaching out must not leave the crop), shrink smoothly.
-            box = CropBox(box.cx, box.cy, c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
+            box = replace(box, size=c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
         self.box = clamp_box(box, w, h)
         self.state = "tracking"
         self._tracked += 1
@@ -391,9 +406,9 @@ class PersonTracker:
                 return None
             # No torso, no evidence of size: the crop moves onto the joints but keeps its size (or
             # the remembered person's: 3.15 torso lengths from head top to ankles).
-            box = _square_around(good, c.padding)
+            box = _square_around(good, c.padding, self._rotation)
             floor = max(3.15 * c.padding * self._scale if self._scale else 0.0, self.box.size if self.box else 0.0)
-            return CropBox(box.cx, box.cy, max(box.size, floor, c.min_size_fraction * min(w, h)))
+            return replace(box, size=max(box.size, floor, c.min_size_fraction * min(w, h)))
         scale = torso.scale
         if self._scale is not None:
             if torso.measured:
@@ -414,8 +429,19 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        box = _square_around(points, c.padding)
-        return CropBox(box.cx, box.cy, max(box.size, c.min_size_fraction * min(w, h)))
+        if learn and c.upright and measured.measured and n_found >= c.min_joints:
+            self._rotation = self._upright_rotation(measured.down)
+        box = _square_around(points, c.padding, self._rotation)
+        return replace(box, size=max(box.size, c.min_size_fraction * min(w, h)))
+
+    def _upright_rotation(self, down: np.ndarray) -> float:
+        """The crop rotation (degrees) that turns a torso pointing ``down`` (unit (2,), hips minus
+        shoulders, frame pixels) upright, smoothed over frames, or 0 while the lean is within
+        ``upright`` degrees (the model learnt leans up to 30 degrees and is best near upright)."""
+        angle = float(np.degrees(np.arctan2(down[0], down[1])))
+        smoothed = self._lean + 0.5 * ((angle - self._lean + 180.0) % 360.0 - 180.0)
+        self._lean = smoothed
+        return smoothed if abs(smoothed) >= self.config.upright else 0.0
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
         """Look for a person while lost: where the frame moved first, then (held off for a few frames
@@ -466,7 +492,7 @@ class PersonTracker:
             self._scale, self._body_pose, self._confirmed, self._tracked = None, None, False, 0
         self.box = crop  # the finding crop's size stands until a torso measures the person
         placed = self._place(pose, frame_size, learn=False)
-        box = crop if placed is None else CropBox(placed.cx, placed.cy, max(placed.size, crop.size))
+        box = crop if placed is None else replace(placed, size=max(placed.size, crop.size))
         return clamp_box(box, *frame_size)
 
     def _detect(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:

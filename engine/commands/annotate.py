@@ -8,7 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli_options import CommandParser, add_runtime_options, fraction, positive_int, spinning_flag
+from engine.cli_options import (
+    CommandParser,
+    add_runtime_options,
+    fraction,
+    non_negative_float,
+    positive_int,
+    spinning_flag,
+)
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import InputError
 
@@ -34,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are not drawn and angles are empty "
                         "(default: the model's calibrated threshold)")
+    p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
+                   help="turn the crop of a person whose torso leans more than DEGREES so that it stands "
+                        "upright, for gymnastics and falls (default: 0, off; the JSON box is then the "
+                        "unturned square)")
     p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,6 +90,7 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     from engine.assets import default_model_path
     from engine.backends.registry import open_backend
     from engine.pipeline import PipelineConfig
+    from engine.roi import TrackerConfig
     from engine.smoothing import OneEuroConfig
     from engine.sources import open_source
 
@@ -89,7 +101,8 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
                               progress=not args.quiet,
                               pipeline=PipelineConfig(flip_test=args.flip,
-                                                      smoothing=OneEuroConfig(enabled=not args.no_smooth)))
+                                                      smoothing=OneEuroConfig(enabled=not args.no_smooth),
+                                                      tracker=TrackerConfig(upright=args.upright)))
     print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
     # SIGTERM gets the same clean partial write as Ctrl-C.
     signal.signal(signal.SIGTERM, _raise_interrupt)
