@@ -22,7 +22,7 @@ import numpy as np
 from engine.errors import ConfigError, InputError
 from engine.skeleton import LSP14
 from train.datasets.base import PoseSample
-from train.label_cleaning import CleaningResult, find_mirrored, swap_mirrored
+from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, swap_mirrored
 
 # Source index of LSP joints 0-11 (R ankle ... L wrist); neck and head top have none.
 MOVENET_TO_LSP = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9)
@@ -115,15 +115,17 @@ CLEAN_MODES = ("swap", "drop", "off")
 
 
 def apply_teachers(samples: Sequence[PoseSample], teachers: TeacherKeypoints, clean: str = "swap",
-                   min_score: float = 0.3) -> tuple[list[PoseSample], CleaningResult]:
+                   min_score: float = 0.3, fix: bool = False) -> tuple[list[PoseSample], CleaningResult, int]:
     """``hgpose prepare``'s teacher step: clean mirrored labels and attach distillation targets.
 
     Args:
         samples: LSP-14 people, one per image (LSP/LSPET), matched to ``teachers`` by file name.
         clean: ``swap`` mirrored groups back, ``drop`` their people, or ``off`` (targets only).
+        fix: also move single labels both teachers contradict onto them (:func:`fix_joints`).
 
     Returns:
-        The samples (cleaned, each with ``teacher`` set) and what the cleaning test found.
+        The samples (cleaned, each with ``teacher`` set), what the mirrored test found, and how
+        many joints ``fix`` moved.
     """
     if clean not in CLEAN_MODES:
         raise ConfigError(f"label cleaning must be one of {', '.join(CLEAN_MODES)}, got {clean!r}")
@@ -132,7 +134,11 @@ def apply_teachers(samples: Sequence[PoseSample], teachers: TeacherKeypoints, cl
     result = find_mirrored(labels, chosen.movenet, chosen.blazepose)
     if clean == "swap":
         labels = swap_mirrored(labels, result)
+    moved = 0
+    if fix:
+        labels, mask = fix_joints(labels, chosen.movenet, chosen.blazepose)
+        moved = int(mask.sum())
     targets = distillation_keypoints(chosen, min_score)
     out = [replace(s, joints=j, teacher=t) for s, j, t, bad in zip(samples, labels, targets, result.people, strict=True)
            if not (clean == "drop" and bad)]
-    return out, result
+    return out, result, moved

@@ -18,7 +18,7 @@ from engine.skeleton import LSP14
 from train.augment import AugmentConfig
 from train.commands.prepare import main as prepare
 from train.data import PackDataset
-from train.label_cleaning import find_mirrored, swap_mirrored
+from train.label_cleaning import find_mirrored, fix_joints, swap_mirrored
 from train.metrics import mirrored_people
 from train.pack import read_pack
 from train.teachers import BLAZEPOSE_TO_LSP, MOVENET_TO_LSP, SHARED_INDEX, distillation_keypoints, load_teachers
@@ -100,6 +100,30 @@ def test_mirrored_labels_are_found_per_group_and_swapped_back(tmp_path: Path, pe
     np.testing.assert_array_equal(cleaned[3], labels[3])  # left alone: no agreement to act on
 
 
+def test_single_clicks_both_teachers_contradict_are_moved_onto_them(tmp_path: Path, people: np.ndarray) -> None:
+    torso = np.linalg.norm(people[:, LSP14.index("L shoulder"), :2] - people[:, LSP14.index("R hip"), :2], axis=1)
+    labels = people.copy()
+    rw, lk, rh = LSP14.index("R wrist"), LSP14.index("L knee"), LSP14.index("R hip")
+    labels[0, rw, 0] += 0.5 * torso[0]  # a stray click: moved back
+    labels[1, lk, 1] += 0.1 * torso[1]  # a small offset (under 0.2 torso): left alone
+    labels[2, rh, 0] += 0.5 * torso[2]  # a hip: the teachers define hips differently, left alone
+    labels[3, rw, 0] += 0.5 * torso[3]  # ... but unlabelled: nothing to fix
+    labels[3, rw, 2] = 0
+    labels[1, rw, 0] += 0.5 * torso[1]  # the teachers disagree with each other here (below)
+    arrays = teacher_arrays(people)
+    arrays["blazepose"][1, BLAZEPOSE_TO_LSP[rw], 0] += 0.3 * torso[1]
+    np.savez(tmp_path / "t.npz", **arrays)
+    teachers = load_teachers(tmp_path / "t.npz")
+
+    fixed, moved = fix_joints(labels, teachers.movenet, teachers.blazepose)
+
+    assert [tuple(ix) for ix in np.argwhere(moved)] == [(0, rw)]
+    np.testing.assert_allclose(fixed[0, rw, :2], people[0, rw, :2], atol=1e-4)  # the teachers are the truth here
+    mask = np.ones(labels.shape[:2], dtype=bool)
+    mask[0, rw] = False
+    np.testing.assert_array_equal(fixed[mask], labels[mask])
+
+
 def test_distillation_targets_are_movenet_on_the_shared_joints_only(tmp_path: Path, people: np.ndarray) -> None:
     path = tmp_path / "t.npz"
     arrays = teacher_arrays(people, score=0.8)
@@ -143,6 +167,10 @@ def test_prepare_with_teachers_swaps_the_mirrored_person_and_packs_targets(
     shared = list(SHARED_INDEX)
     np.testing.assert_allclose(clean.teacher[:, shared, :2], clean.joints[:, shared, :2], atol=0.05)
     assert read_pack(clean_dir / "lspet-val.npz").teacher is None  # validation stays as labelled
+    assert clean.info["joints_fixed"] == 0  # not asked for
+    # --fix-joints: the teachers are the truth here and the labels match them: nothing to move.
+    assert prepare([*common, "--out", str(tmp_path / "fixed"), "--teachers", str(teachers), "--fix-joints"]) == 0
+    assert "joint fixing: 0 labels moved" in capsys.readouterr().out
 
 
 def test_prepare_refuses_a_bad_teacher_file_before_packing(tmp_path: Path, lsp_folder: Callable[..., Path],

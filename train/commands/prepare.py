@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(training split only; validation stays as labelled)")
     teach.add_argument("--clean", choices=CLEAN_MODES, default="swap",
                        help="with --teachers: swap mirrored left/right labels back, drop those people, or off")
+    teach.add_argument("--fix-joints", action="store_true",
+                       help="with --teachers: also move single limb labels that both teachers contradict "
+                            "(they agree within 0.1 torso; the label is over 0.2 off) onto their mean")
     teach.add_argument("--distill-min-score", type=fraction, default=0.3,
                        help="with --teachers: MoveNet score below which a keypoint is no target")
     p.add_argument("--out", type=Path, default=Path("data"), metavar="DIR",
@@ -147,11 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if teachers is not None:
             from train.teachers import apply_teachers
             names = [s.image_path.name for s in train]
-            train, found = apply_teachers(train, teachers, args.clean, args.distill_min_score)
+            train, found, moved = apply_teachers(train, teachers, args.clean, args.distill_min_score,
+                                                 fix=args.fix_joints)
             mirrored = [n for n, bad in zip(names, found.people, strict=True) if bad]
             extra = {"teachers": args.teachers.name, "label_cleaning": args.clean, "mirrored": mirrored,
-                     "distill_min_score": args.distill_min_score}
+                     "distill_min_score": args.distill_min_score, "joints_fixed": moved}
             print(f"label cleaning ({args.clean}): {found.summary()}")
+            if args.fix_joints:
+                print(f"joint fixing: {moved} labels moved onto the teachers")
         for split, samples in (("train", train), ("val", val)):
             samples = convert_samples(samples, native, target)
             out = write_pack(samples, args.out / f"{args.dataset}-{split}.npz", spec, skeleton=target,
