@@ -108,6 +108,10 @@ class PosePipeline:
         """Smooth one frame's keypoints (K, 3), feed them back to the tracker and package the result."""
         state = self.tracker.state
         keypoints = self.tracker.consistent_sides(keypoints)
+        if self.tracker.sides_switched:
+            # The model's left/right labelling replaces the one followed: the same points trade
+            # labels, so their smoothing histories trade rows too (rather than blend the two sides).
+            self.filter.permute(self.tracker.flip_permutation)
         confident = self.tracker.is_confident(keypoints)
         with timer.stage("smooth"):
             if smooth and self.config.smoothing.enabled:

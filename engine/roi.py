@@ -11,7 +11,8 @@ OpenCV build still has it); a scene that has not changed since a search found no
 again. Left and right are kept consistent from frame to frame.
 
 Frame: boxes are ``CropBox`` in frame pixels; they are kept inside the frame, so every keypoint
-decoded from a crop lies inside the frame too.
+decoded from a crop lies inside the frame too (unless ``upright`` turns the crop: a turned square's
+corners may reach outside, where the crop is black).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class TrackerConfig:
         upright: when positive, a crop follows a person leaning (or lying, or upside down) by more
             than this many degrees with a turn that sets the torso upright, as MediaPipe does for
             gymnasts and falls (measured on confident torsos, smoothed); 0 keeps crops unturned.
-        weak_step: while the pose is not confident (fewer than ``min_joints`` found), the crop's
-            centre moves at most this fraction of its side a frame, and its side grows at most by
-            this fraction: a weak pose is partly wrong, and a crop that follows wrong joints
+        weak_step: while tracking a pose that is not confident (fewer than ``min_joints`` found),
+            the crop's centre moves at most this fraction of its side a frame, and its side grows at
+            most by this fraction: a weak pose is partly wrong, and a crop that follows wrong joints
             drifts off the person (the head leaves the top, and the model then fails for good).
             A person moves a few percent of their crop a frame at video rates. 0 turns it off.
         hold_frames: after losing a confirmed person (one with a confident pose, or followed for
@@ -132,6 +133,13 @@ class TrackerConfig:
             raise ConfigError(f"unknown person detector {self.detector!r} (search, hog, hog+search, none)")
         if "hog" in kinds and not hog_available():
             raise ConfigError("the HOG people detector needs OpenCV 4.x (OpenCV 5 moved it out); use 'search'")
+        if not 0.0 <= self.weak_step < 1.0:
+            raise ConfigError(f"weak_step must be in [0, 1), got {self.weak_step}")
+        if not 0.0 <= self.upright <= 180.0:
+            raise ConfigError(f"upright must be 0 (off) to 180 degrees, got {self.upright}")
+        if self.side_votes < 1 or self.side_window < 1 or self.max_deferrals < 0 or self.motion_trace < 1:
+            raise ConfigError("side_votes, side_window and motion_trace must be at least 1 and max_deferrals "
+                              "at least 0")
 
 
 def hog_available() -> bool:
@@ -261,6 +269,11 @@ class PersonTracker:
         self.reset()
 
     @property
+    def flip_permutation(self) -> np.ndarray:
+        """(K,) int: the skeleton's left/right swap, joint i <- joint ``flip_permutation[i]``."""
+        return self._flip
+
+    @property
     def threshold(self) -> float:
         """The joint confidence threshold in force: the config's, else the model's."""
         t = self.config.joint_threshold
@@ -280,7 +293,8 @@ class PersonTracker:
         self._tracked = 0  # frames the person has been followed since it was acquired
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
         self._deferred = 0  # whole-frame searches deferred in a row for a motion trace
-        self._lean = 0.0  # smoothed torso lean of the followed person, degrees
+        self._lean: float | None = None  # smoothed torso lean of the followed person, degrees
+        self.sides_switched = False  # this frame's pose took the model's left/right over the followed one
         self._rotation = 0.0  # the crop's rotation, degrees (0 unless ``upright`` turns it)
         self.motion.reset()
 
@@ -368,6 +382,7 @@ class PersonTracker:
         """
         prev = self._previous
         c = self.config
+        self.sides_switched = False
         if not c.sides or prev is None or self._scale is None:
             return keypoints
         level = c.support_fraction * self.threshold
@@ -388,6 +403,7 @@ class PersonTracker:
             return keypoints
         if sum(self._side_votes) >= c.side_votes:
             self._side_votes = []  # the model's labelling wins; follow it
+            self.sides_switched = True
             return keypoints
         return keypoints[self._flip]
 
@@ -429,7 +445,9 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        if learn and c.upright and measured.measured and n_found >= c.min_joints:
+        if not c.upright:
+            self._rotation = 0.0  # (also after ``reconfigure`` turned it off)
+        elif learn and measured.measured and n_found >= c.min_joints:
             self._rotation = self._upright_rotation(measured.down)
         box = _square_around(points, c.padding, self._rotation)
         return replace(box, size=max(box.size, c.min_size_fraction * min(w, h)))
@@ -439,7 +457,8 @@ class PersonTracker:
         shoulders, frame pixels) upright, smoothed over frames, or 0 while the lean is within
         ``upright`` degrees (the model learnt leans up to 30 degrees and is best near upright)."""
         angle = float(np.degrees(np.arctan2(down[0], down[1])))
-        smoothed = self._lean + 0.5 * ((angle - self._lean + 180.0) % 360.0 - 180.0)
+        lean = self._lean
+        smoothed = angle if lean is None else lean + 0.5 * ((angle - lean + 180.0) % 360.0 - 180.0)
         self._lean = smoothed
         return smoothed if abs(smoothed) >= self.config.upright else 0.0
 
@@ -488,8 +507,12 @@ class PersonTracker:
         """The crop for a person just found in ``crop``: its whole body, at least the finding crop's
         scale unless the body says otherwise (the joints found first are often the upper body)."""
         if not self._confirmed or self._lost_frames > self.config.hold_frames:
-            # Possibly someone else: learn afresh.
+            # Possibly someone else: learn afresh (their size, pose and lean).
             self._scale, self._body_pose, self._confirmed, self._tracked = None, None, False, 0
+            self._lean, self._rotation = None, crop.rotation
+        # Someone is in view: an earlier fruitless search no longer describes the scene (it must
+        # not defer or gate the search after this person is lost).
+        self._failed_gate, self._deferred = None, 0
         self.box = crop  # the finding crop's size stands until a torso measures the person
         placed = self._place(pose, frame_size, learn=False)
         box = crop if placed is None else replace(placed, size=max(placed.size, crop.size))

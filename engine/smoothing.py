@@ -46,6 +46,12 @@ class OneEuroFilter:
     def reset(self) -> None:
         self._x = self._dx = self._t = None
 
+    def permute(self, order: np.ndarray) -> None:
+        """Reorder the filtered rows (e.g. the joints of (K, 2) keypoints): row i's history becomes
+        row ``order[i]``'s, as when left and right labels trade places for the same points."""
+        if self._x is not None and self._dx is not None:
+            self._x, self._dx = self._x[order], self._dx[order]
+
     def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
         """Filter sample ``x`` taken at time ``t`` (seconds); returns the filtered array (float64)."""
         x = np.asarray(x, dtype=np.float64)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from engine.crop import CropBox, apply_affine, crop_matrix
+from engine.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class AugmentConfig:
     occlusion_prob: float = 0.0
     occlusion_size: tuple[float, float] = (0.15, 0.4)
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        lo, hi = self.occlusion_size
+        if not (0.0 <= self.occlusion_prob <= 1.0 and 0.0 < lo <= hi <= 1.0):
+            raise ConfigError(f"occlusion_prob must be in [0, 1] and occlusion_size (lo, hi) within (0, 1], "
+                              f"got {self.occlusion_prob} and {self.occlusion_size}")
 
 
 def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size: int,

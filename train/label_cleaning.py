@@ -142,8 +142,17 @@ class JointFixConfig:
     label_off: float = 0.2  # the label this far from their mean (PCK@0.2 calls it wrong)
 
 
+def mirrored_joints(result: CleaningResult) -> np.ndarray:
+    """(N, 14) bool: the joints of every group the mirrored test flagged."""
+    out = np.zeros((len(result.mirrored), len(LSP14.joints)), dtype=bool)
+    for g, names in enumerate(_SWAP):
+        out[np.ix_(result.mirrored[:, g], [LSP14.index(n) for n in names])] = True
+    return out
+
+
 def fix_joints(labels: np.ndarray, movenet: np.ndarray, blazepose: np.ndarray,
-               config: JointFixConfig = JointFixConfig()) -> tuple[np.ndarray, np.ndarray]:
+               config: JointFixConfig = JointFixConfig(),
+               keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels with the clicks that both teachers contradict moved onto the teachers' mean.
 
     Only labelled joints the teachers define like LSP (shoulders, elbows, wrists, knees, ankles)
@@ -153,6 +162,7 @@ def fix_joints(labels: np.ndarray, movenet: np.ndarray, blazepose: np.ndarray,
     Args:
         labels: (N, 14, 3) LSP-14 labels in image pixels, third column > 0 where labelled.
         movenet, blazepose: (N, 14, 3) teacher keypoints in the same pixels and order.
+        keep: (N, 14) bool, joints to leave as they are whatever the teachers say.
 
     Returns:
         The labels (a copy) and an (N, 14) bool mask of the joints moved.
@@ -168,6 +178,8 @@ def fix_joints(labels: np.ndarray, movenet: np.ndarray, blazepose: np.ndarray,
         agree = np.linalg.norm(mv - bp, axis=-1) <= config.teachers_agree * torso
         off = np.linalg.norm(labels[..., :2] - mean, axis=-1) > config.label_off * torso
     moved = shared[None] & (labels[..., 2] > 0) & seen & agree & off & np.isfinite(torso)
+    if keep is not None:
+        moved &= ~keep
     out = labels.copy()
     out[moved, :2] = mean[moved]
     return out, moved

@@ -22,7 +22,7 @@ import numpy as np
 from engine.errors import ConfigError, InputError
 from engine.skeleton import LSP14
 from train.datasets.base import PoseSample
-from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, swap_mirrored
+from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, mirrored_joints, swap_mirrored
 
 # Source index of LSP joints 0-11 (R ankle ... L wrist); neck and head top have none.
 MOVENET_TO_LSP = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9)
@@ -136,8 +136,12 @@ def apply_teachers(samples: Sequence[PoseSample], teachers: TeacherKeypoints, cl
         labels = swap_mirrored(labels, result)
     moved = 0
     if fix:
-        labels, mask = fix_joints(labels, chosen.movenet, chosen.blazepose)
-        moved = int(mask.sum())
+        # Joints of a mirrored group that was not swapped back (``off``) are left as labelled
+        # (moving them one by one would un-mirror them behind the option's back), and those of
+        # people about to be dropped are not counted.
+        keep = mirrored_joints(result) if clean != "swap" else None
+        labels, mask = fix_joints(labels, chosen.movenet, chosen.blazepose, keep=keep)
+        moved = int(mask[~result.people].sum()) if clean == "drop" else int(mask.sum())
     targets = distillation_keypoints(chosen, min_score)
     out = [replace(s, joints=j, teacher=t) for s, j, t, bad in zip(samples, labels, targets, result.people, strict=True)
            if not (clean == "drop" and bad)]

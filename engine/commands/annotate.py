@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joint confidence (0-1) below which joints are not drawn and angles are empty "
                         "(default: the model's calibrated threshold)")
     p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
-                   help="turn the crop of a person whose torso leans more than DEGREES so that it stands "
-                        "upright, for gymnastics and falls (default: 0, off; the JSON box is then the "
-                        "unturned square)")
+                   help="turn the crop of a person whose torso leans DEGREES or more so that it stands "
+                        "upright, for gymnastics and falls (default: 0, off). The JSON box stays the "
+                        "unturned square, and a turned crop may reach past the frame's edges")
     p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

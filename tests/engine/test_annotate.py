@@ -255,3 +255,20 @@ def test_a_whole_video_is_not_called_truncated(short_clip: Path, tmp_path: Path,
     assert annotate([str(short_clip), "--out", str(tmp_path), "--no-flip", "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert json.loads((tmp_path / "short.json").read_text())["source"]["truncated"] is False
+
+
+def test_upright_reaches_the_tracker(short_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.annotate
+
+    seen: list[float] = []
+    real = engine.annotate.annotate_source
+
+    def spy(source, backend, out_dir, stem, options):  # type: ignore[no-untyped-def]
+        seen.append(options.pipeline.tracker.upright)
+        return real(source, backend, out_dir, stem, options)
+
+    monkeypatch.setattr(engine.annotate, "annotate_source", spy)
+    assert annotate([str(short_clip), "--out", str(tmp_path / "a"), "--quiet", "--upright", "35"]) == 0
+    assert annotate([str(short_clip), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert seen == [35.0, 0.0]
+    assert annotate([str(short_clip), "--out", str(tmp_path / "c"), "--upright", "200"]) == 6  # beyond 180

@@ -183,12 +183,14 @@ def test_a_labelling_the_model_keeps_contradicting_is_given_up() -> None:
     tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
     pose = standing_pose(640, 150)
     tracker.update(frame.shape, pose[flip])  # the first frame came out mirrored
-    outputs = []
+    outputs, switched = [], []
     for _ in range(8):
         out = tracker.consistent_sides(pose)
         outputs.append(bool(np.array_equal(out, pose)))
+        switched.append(tracker.sides_switched)  # the pipeline resets its smoothing on that frame
         tracker.update(frame.shape, out)
     assert outputs == [False] * 4 + [True] * 4
+    assert switched == [False] * 4 + [True] + [False] * 3
 
 
 def test_a_weak_pose_moves_the_crop_a_little_and_a_confident_one_at_once() -> None:

@@ -32,3 +32,25 @@ def test_disabled_and_reset() -> None:
     g(x, 0.0)
     g.reset()
     assert (g(x + 50, 1.0) == x + 50).all()
+
+
+def test_permuting_the_rows_carries_each_history_with_its_points() -> None:
+    # Two joints with their own histories; their labels trade places: after ``permute`` the filter
+    # continues exactly as one that had always seen them in the new order.
+    from engine.smoothing import OneEuroConfig, OneEuroFilter
+
+    rng = np.random.default_rng(0)
+    track = np.cumsum(rng.normal(0, 5, (12, 2, 2)), axis=0) + np.array([[100.0, 50.0], [300.0, 80.0]])
+    order = np.array([1, 0])
+    a, b = OneEuroFilter(OneEuroConfig()), OneEuroFilter(OneEuroConfig())
+    for i in range(6):
+        a(track[i], i / 30)
+        b(track[i][order], i / 30)
+    a.permute(order)
+    for i in range(6, 12):
+        np.testing.assert_allclose(a(track[i][order], i / 30), b(track[i][order], i / 30))
+    # Without the permute the two sides would be blended for a while.
+    c = OneEuroFilter(OneEuroConfig())
+    for i in range(6):
+        c(track[i], i / 30)
+    assert np.abs(c(track[6][order], 6 / 30) - b(track[6][order], 6 / 30)).max() > 50

@@ -18,7 +18,7 @@ from engine.skeleton import LSP14
 from train.augment import AugmentConfig
 from train.commands.prepare import main as prepare
 from train.data import PackDataset
-from train.label_cleaning import find_mirrored, fix_joints, swap_mirrored
+from train.label_cleaning import find_mirrored, fix_joints, mirrored_joints, swap_mirrored
 from train.metrics import mirrored_people
 from train.pack import read_pack
 from train.teachers import BLAZEPOSE_TO_LSP, MOVENET_TO_LSP, SHARED_INDEX, distillation_keypoints, load_teachers
@@ -124,6 +124,18 @@ def test_single_clicks_both_teachers_contradict_are_moved_onto_them(tmp_path: Pa
     np.testing.assert_array_equal(fixed[mask], labels[mask])
 
 
+def test_fixing_leaves_mirrored_groups_that_were_not_swapped(tmp_path: Path, people: np.ndarray) -> None:
+    labels = people.copy()
+    labels[1] = people[1, PERM]  # mirrored: with --clean off its joints must stay mirrored
+    np.savez(tmp_path / "t.npz", **teacher_arrays(people))
+    teachers = load_teachers(tmp_path / "t.npz")
+    found = find_mirrored(labels, teachers.movenet, teachers.blazepose)
+    _, moved = fix_joints(labels, teachers.movenet, teachers.blazepose)
+    assert moved[1].any()  # unprotected, the mirrored arms and legs would be moved one by one
+    _, moved = fix_joints(labels, teachers.movenet, teachers.blazepose, keep=mirrored_joints(found))
+    assert not moved.any()
+
+
 def test_distillation_targets_are_movenet_on_the_shared_joints_only(tmp_path: Path, people: np.ndarray) -> None:
     path = tmp_path / "t.npz"
     arrays = teacher_arrays(people, score=0.8)
@@ -167,10 +179,18 @@ def test_prepare_with_teachers_swaps_the_mirrored_person_and_packs_targets(
     shared = list(SHARED_INDEX)
     np.testing.assert_allclose(clean.teacher[:, shared, :2], clean.joints[:, shared, :2], atol=0.05)
     assert read_pack(clean_dir / "lspet-val.npz").teacher is None  # validation stays as labelled
-    assert clean.info["joints_fixed"] == 0  # not asked for
-    # --fix-joints: the teachers are the truth here and the labels match them: nothing to move.
+    assert clean.info["joints_fixed"] is None  # not asked for
+    # --fix-joints: one stray click (im00003's L wrist, 40 px off) goes back onto the teachers (the truth).
+    mat[LSP14.index("L wrist"), 0, 2] += 40
+    scipy.io.savemat(str(root / "joints.mat"), {"joints": mat})
     assert prepare([*common, "--out", str(tmp_path / "fixed"), "--teachers", str(teachers), "--fix-joints"]) == 0
-    assert "joint fixing: 0 labels moved" in capsys.readouterr().out
+    assert "joint fixing: 1 labels moved onto the teachers" in capsys.readouterr().out
+    fixed = read_pack(tmp_path / "fixed" / "lspet-train.npz")
+    assert fixed.info["joints_fixed"] == 1
+    np.testing.assert_allclose(fixed.joints[:2], clean.joints[:2], atol=1e-4)
+    lw = LSP14.index("L wrist")  # the stray click's crop is placed afresh; in it the label sits on the truth
+    np.testing.assert_allclose(fixed.joints[2, lw, :2], fixed.teacher[2, lw, :2], atol=0.05)
+    assert prepare([*common, "--out", str(tmp_path / "x"), "--fix-joints"]) == 6  # needs --teachers
 
 
 def test_prepare_refuses_a_bad_teacher_file_before_packing(tmp_path: Path, lsp_folder: Callable[..., Path],

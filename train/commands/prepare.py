@@ -139,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         native = NATIVE_SKELETON[args.dataset]
         target = native if args.skeleton == "native" else args.skeleton
         joint_map(native, target)  # an impossible mapping fails before any file is read
+        if args.fix_joints and args.teachers is None:
+            raise ConfigError("--fix-joints needs --teachers (the keypoints it moves labels onto)")
         if args.teachers is not None and args.dataset not in LSP_RANGES:
             raise ConfigError("--teachers is for LSP-layout datasets (lsp, lspet), whose images it names")
         teachers = None
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  fix=args.fix_joints)
             mirrored = [n for n, bad in zip(names, found.people, strict=True) if bad]
             extra = {"teachers": args.teachers.name, "label_cleaning": args.clean, "mirrored": mirrored,
-                     "distill_min_score": args.distill_min_score, "joints_fixed": moved}
+                     "distill_min_score": args.distill_min_score, "joints_fixed": moved if args.fix_joints else None}
             print(f"label cleaning ({args.clean}): {found.summary()}")
             if args.fix_joints:
                 print(f"joint fixing: {moved} labels moved onto the teachers")
