@@ -146,7 +146,8 @@ def mirrored_joints(result: CleaningResult) -> np.ndarray:
     """(N, 14) bool: the joints of every group the mirrored test flagged."""
     out = np.zeros((len(result.mirrored), len(LSP14.joints)), dtype=bool)
     for g, names in enumerate(_SWAP):
-        out[np.ix_(result.mirrored[:, g], [LSP14.index(n) for n in names])] = True
+        columns = np.array([LSP14.index(n) for n in names])
+        out[np.ix_(result.mirrored[:, g], columns)] = True
     return out
 
 
