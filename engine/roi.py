@@ -226,9 +226,6 @@ def _step_towards(current: CropBox, target: CropBox, step: float) -> CropBox:
 def _square_around(points: np.ndarray, padding: float, rotation: float = 0.0) -> CropBox:
     """Padded square around points (N, 2) in frame pixels, its sides along the crop's axes when it
     is turned by ``rotation`` degrees (see :func:`engine.crop.crop_matrix`)."""
-    if not rotation:
-        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-        return CropBox.from_xyxy(float(x0), float(y0), float(x1), float(y1), padding=padding)
     a = np.radians(rotation)
     to_crop = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # crop_matrix's turn
     uv = points @ to_crop.T
@@ -295,7 +292,6 @@ class PersonTracker:
         self._deferred = 0  # whole-frame searches deferred in a row for a motion trace
         self._lean: float | None = None  # smoothed torso lean of the followed person, degrees
         self.sides_switched = False  # this frame's pose took the model's left/right over the followed one
-        self._rotation = 0.0  # the crop's rotation, degrees (0 unless ``upright`` turns it)
         self.motion.reset()
 
     def is_confident(self, keypoints: np.ndarray) -> bool:
@@ -356,11 +352,12 @@ class PersonTracker:
         box = self._place(keypoints, (w, h), learn=True)
         if box is None:  # support, but not two joints of it: stay put
             box = self.box or central_box(w, h)
-        if self.box is not None and self.state == "tracking" and found < c.min_joints and c.weak_step > 0:
-            box = _step_towards(self.box, box, c.weak_step)
-        if self.box is not None and self.state == "tracking" and box.size < self.box.size:
-            # Grow at once (a limb reaching out must not leave the crop), shrink smoothly.
-            box = replace(box, size=c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
+        if self.box is not None and self.state == "tracking":
+            if found < c.min_joints and c.weak_step > 0:
+                box = _step_towards(self.box, box, c.weak_step)
+            if box.size < self.box.size:
+                # Grow at once (a limb reaching out must not leave the crop), shrink smoothly.
+                box = replace(box, size=c.size_smoothing * self.box.size + (1 - c.size_smoothing) * box.size)
         self.box = clamp_box(box, w, h)
         self.state = "tracking"
         self._tracked += 1
@@ -422,7 +419,7 @@ class PersonTracker:
                 return None
             # No torso, no evidence of size: the crop moves onto the joints but keeps its size (or
             # the remembered person's: 3.15 torso lengths from head top to ankles).
-            box = _square_around(good, c.padding, self._rotation)
+            box = _square_around(good, c.padding, self._crop_rotation())
             floor = max(3.15 * c.padding * self._scale if self._scale else 0.0, self.box.size if self.box else 0.0)
             return replace(box, size=max(box.size, floor, c.min_size_fraction * min(w, h)))
         scale = torso.scale
@@ -445,22 +442,23 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        if not c.upright:
-            self._rotation = 0.0  # (also after ``reconfigure`` turned it off)
-        elif learn and measured.measured and n_found >= c.min_joints:
-            self._rotation = self._upright_rotation(measured.down)
-        box = _square_around(points, c.padding, self._rotation)
+        if c.upright and learn and measured.measured and n_found >= c.min_joints:
+            self._learn_lean(measured.down)
+        box = _square_around(points, c.padding, self._crop_rotation())
         return replace(box, size=max(box.size, c.min_size_fraction * min(w, h)))
 
-    def _upright_rotation(self, down: np.ndarray) -> float:
-        """The crop rotation (degrees) that turns a torso pointing ``down`` (unit (2,), hips minus
-        shoulders, frame pixels) upright, smoothed over frames, or 0 while the lean is within
-        ``upright`` degrees (the model learnt leans up to 30 degrees and is best near upright)."""
+    def _learn_lean(self, down: np.ndarray) -> None:
+        """Smooth in the lean (degrees) of a torso pointing ``down`` (unit (2,), hips minus
+        shoulders, frame pixels): the crop rotation that would turn it upright."""
         angle = float(np.degrees(np.arctan2(down[0], down[1])))
         lean = self._lean
-        smoothed = angle if lean is None else lean + 0.5 * ((angle - lean + 180.0) % 360.0 - 180.0)
-        self._lean = smoothed
-        return smoothed if abs(smoothed) >= self.config.upright else 0.0
+        self._lean = angle if lean is None else lean + 0.5 * ((angle - lean + 180.0) % 360.0 - 180.0)
+
+    def _crop_rotation(self) -> float:
+        """The crop's rotation (degrees): the person's lean when ``upright`` is on and the lean
+        reaches it, else 0 (the model learnt leans up to 30 degrees and is best near upright)."""
+        lean, upright = self._lean, self.config.upright
+        return lean if upright and lean is not None and abs(lean) >= upright else 0.0
 
     def _acquire(self, frame: np.ndarray, estimate: EstimateFn, min_joints: int) -> CropBox | None:
         """Look for a person while lost: where the frame moved first, then (held off for a few frames
@@ -509,7 +507,7 @@ class PersonTracker:
         if not self._confirmed or self._lost_frames > self.config.hold_frames:
             # Possibly someone else: learn afresh (their size, pose and lean).
             self._scale, self._body_pose, self._confirmed, self._tracked = None, None, False, 0
-            self._lean, self._rotation = None, crop.rotation
+            self._lean = None
         # Someone is in view: an earlier fruitless search no longer describes the scene (it must
         # not defer or gate the search after this person is lost).
         self._failed_gate, self._deferred = None, 0
