@@ -110,8 +110,9 @@ class BodyModel:
 
     def whole_body(self, keypoints: np.ndarray, found: np.ndarray, torso: TorsoFrame,
                    pose: np.ndarray | None = None) -> np.ndarray:
-        """Frame points (K, 2) of the whole person: the found joints where they are, every other joint
-        where ``pose`` (a body pose (K, 2), default the standing pose) puts it on this torso."""
+        """Frame points (M, 2) of the whole person, M <= K: the found joints where they are, every other
+        joint the body model knows where ``pose`` (a body pose (K, 2), default the standing pose)
+        puts it on this torso."""
         body = self.standing if pose is None else pose
         out = torso.to_frame(body)
         out[found] = keypoints[found, :2]

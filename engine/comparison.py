@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.annotations import SCHEMA
 from engine.errors import InputError
 from engine.json_input import read_json_object
 
-SCHEMA = "hgpose.annotations/1"
 # The joints two strong pose models define as LSP does (no neck or head top; their hips sit higher).
 DEFAULT_JOINTS = ("R shoulder", "L shoulder", "R elbow", "L elbow", "R wrist", "L wrist",
                   "R knee", "L knee", "R ankle", "L ankle")

@@ -54,13 +54,9 @@ INT8_SOURCE_KEY = "fp32_sha256"
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes (a 6.7 MB model: about 10 ms)."""
-    import hashlib
+    from engine.gpu.engine_sidecar import sha256_file  # the one implementation; light imports only
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def stale_int8_reason(int8_meta: ModelMetadata, fp32_path: Path | None) -> str | None:

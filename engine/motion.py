@@ -1,9 +1,10 @@
 """A motion cue for video: where something moved (to look for a person there first) and whether the
 scene changed at all (to skip a search that would fail again).
 
-Both come from small grey thumbnails (OpenCV area resize): differencing consecutive frames shows
-where a person walks or waves; comparing with the frame of the last failed search tells a static
-scene, where the search would find nobody again, from a changed one.
+Both come from small grey thumbnails (the frame sampled every few pixels, then OpenCV area
+resize): differencing consecutive frames shows where a person walks or waves; comparing with the
+frame of the last failed search tells a static scene, where the search would find nobody again,
+from a changed one.
 
 Frame: boxes are ``CropBox`` in frame pixels.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from engine.crop import CropBox
 
 GATE_SIZE = (64, 36)  # thumbnail for the change gate (width, height)
+_CLOSE = np.ones((5, 5), np.uint8)  # dilation that closes the gaps in a walker's moving edges
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,6 @@ class MotionConfig:
     gate_change: float = 1.0
 
 
-def grey_thumbnail(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w) uint8 grey thumbnail of an (H, W, 3) BGR or (H, W) grey frame; ``size`` is (w, h)."""
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-
-
 def scene_changed(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
     """Whether two gate thumbnails differ by at least ``threshold`` grey levels on average."""
     return float(cv2.absdiff(a, b).mean()) >= threshold
@@ -59,13 +55,14 @@ class MotionCue:
         self.reset()
 
     def reset(self) -> None:
-        self._prev: np.ndarray | None = None
-        self._moving: np.ndarray | None = None
+        self._prev: np.ndarray | None = None  # the blurred thumbnail before the last one
+        self._last: np.ndarray | None = None  # the last one
         self.gate: np.ndarray | None = None  # this frame's 64x36 thumbnail
         self._frame_size = (0, 0)
 
     def observe(self, frame: np.ndarray) -> None:
-        """Take the next (H, W, 3) frame: thumbnails and the moving mask against the previous frame."""
+        """Take the next (H, W, 3) frame: its thumbnails (the moving mask is only worked out when
+        :meth:`proposals` asks, i.e. while the person is lost)."""
         h, w = frame.shape[:2]
         c = self.config
         # Every frame passes here, so the full-size frame is only sampled: every step-th pixel (a
@@ -78,22 +75,20 @@ class MotionCue:
         small = cv2.resize(grey, (c.width, max(1, round(c.width * h / w))), interpolation=cv2.INTER_AREA)
         self.gate = cv2.resize(small, GATE_SIZE, interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (3, 3), 0)
-        if self._prev is not None and self._prev.shape == small.shape and self._frame_size == (w, h):
-            moving = (cv2.absdiff(small, self._prev) >= c.diff_threshold).astype(np.uint8)
-            # Differencing marks a walker's edges and limbs, not the whole body: close the gaps.
-            self._moving = cv2.dilate(moving, np.ones((5, 5), np.uint8))
-        else:
-            self._moving = None
-        self._prev, self._frame_size = small, (w, h)
+        # A new frame size (a new source) starts afresh: no motion against another picture.
+        self._prev = self._last if self._frame_size == (w, h) else None
+        self._last, self._frame_size = small, (w, h)
 
     def proposals(self) -> list[CropBox]:
         """Square crops (frame pixels) around the largest moving regions of the last frame, largest
         first; empty on the first frame of a source or a still scene."""
-        if self._moving is None:
+        if self._prev is None or self._last is None:
             return []
         c = self.config
-        n, _, stats, _ = cv2.connectedComponentsWithStats(self._moving, connectivity=8)
-        th, tw = self._moving.shape
+        # Differencing marks a walker's edges and limbs, not the whole body: close the gaps.
+        moving = cv2.dilate((cv2.absdiff(self._last, self._prev) >= c.diff_threshold).astype(np.uint8), _CLOSE)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
+        th, tw = moving.shape
         scale = self._frame_size[0] / tw
         regions = [s for s in stats[1:n] if s[cv2.CC_STAT_AREA] >= c.min_area * tw * th]
         regions.sort(key=lambda s: -int(s[cv2.CC_STAT_AREA]))

@@ -40,12 +40,11 @@ MIN_USEFUL_CROPS = 8
 
 @dataclass(frozen=True)
 class QuantizeReport:
-    """What :func:`quantize_int8` produced: the INT8 model and its node census."""
+    """What :func:`quantize_int8` produced: the INT8 model, its metadata and the crops it saw."""
 
     model: onnx.ModelProto
     metadata: ModelMetadata
     calibration_crops: int
-    op_counts: dict[str, int]
 
 
 def fold_batchnorms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
@@ -192,7 +191,4 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: np.ndarray, batch: int = 1
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, meta.to_json()
     model.producer_name = "hgpose"
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return QuantizeReport(model, meta, len(calibration), counts)
+    return QuantizeReport(model, meta, len(calibration))

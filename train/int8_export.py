@@ -40,7 +40,6 @@ class Int8ExportReport:
     fp32_pck: float
     int8_pck: float
     calibration_crops: int
-    op_counts: dict[str, int]
     fp32_bytes: int
     int8_bytes: int
 
@@ -143,4 +142,4 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
     with atomic_path(int8_out) as tmp_path:
         onnx.save(_with_metadata(report.model, int8_meta), str(tmp_path))
     return Int8ExportReport(out, int8_out, int8_meta, diff, fp32_pck, int8_pck, report.calibration_crops,
-                            report.op_counts, out.stat().st_size, int8_out.stat().st_size)
+                            out.stat().st_size, int8_out.stat().st_size)
