@@ -14,7 +14,7 @@ import numpy as np
 
 from app.capture import FramePacket
 from app.overlay import OverlayOptions, annotate
-from engine.annotate import model_header
+from engine.annotate import model_header, write_outputs
 from engine.annotations import AnnotationLog
 from engine.atomic import ensure_writable_dir
 from engine.backends.base import Backend
@@ -140,15 +140,11 @@ class Recorder:
                 self._flush()  # a live recording shorter than the rate probe
             assert self.writer is not None
             self.log.truncate(self.writer.frames)
-            self.writer.finish()
-            self.log.write(complete=True)
         except BaseException as exc:
             self.discard()
             if isinstance(exc, OutputError):
                 raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
             raise
-        try:
-            video = self.writer.publish()
-        except OutputError as exc:  # the keypoints are written already (publish removed the video): say where
-            raise OutputError(f"{exc}; the keypoints are in {self.json_path} and {self.csv_path.name}") from None
+        video = write_outputs(self.log, self.writer, complete=True)
+        assert video is not None  # a writer was given
         return RecordingSummary(video, self.json_path, self.csv_path, self.log.frames)

@@ -137,24 +137,27 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
                     writer.discard()
             else:
                 truncated = complete and not still and 0 < log.count < info.frame_count
-                video = _write_outputs(log, writer, complete, truncated)
+                video = write_outputs(log, writer, complete, truncated)
     return AnnotateSummary(log.json_path, log.csv_path, video, log.frames, complete, len(info.skipped), float(fps),
                            info.frame_count if not still else 0, truncated)
 
 
-def _write_outputs(log: AnnotationLog, writer: AtomicVideoWriter | None, complete: bool,
-                   truncated: bool) -> Path | None:
-    """Finish the video, then write JSON and CSV, then publish the video: a video that did not come
-    out whole (a full disk) stops everything before any earlier output is replaced."""
+def write_outputs(log: AnnotationLog, writer: AtomicVideoWriter | None, complete: bool,
+                  truncated: bool = False) -> Path | None:
+    """Finish the video, then write JSON and CSV, then publish the video (annotate and the app's
+    recorder): a video that did not come out whole (a full disk) stops everything before any
+    earlier output is replaced, and any failure before the publish leaves no temporary files."""
     try:
         if writer is not None:
             writer.finish()
         log.write(complete, truncated)
-    except OutputError as exc:
+    except BaseException as exc:
         log.discard()
         if writer is not None:
             writer.discard()
-        raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
+        if isinstance(exc, OutputError):
+            raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
+        raise
     if writer is None:
         return None
     try:

@@ -181,7 +181,8 @@ class AnnotationLog:
 
     def write(self, complete: bool, truncated: bool = False) -> None:
         """Write JSON and CSV and remove the journal. Both files replace the previous ones only once
-        both are written: a failure (a full disk) leaves the previous pair as it was.
+        both are written (the renames follow, CSV first): a failure while writing (a full disk)
+        leaves the previous pair as it was.
 
         ``complete``: the whole source was read (not interrupted); ``truncated``: yet it held fewer
         frames than its container reports."""
