@@ -93,15 +93,21 @@ def auto_candidates(model: Path, precision: str = "auto") -> list[tuple[str, Pat
     for name, usable in order:
         path = files[_NEEDS[name]]
         if path is not None and precision in _SERVES[name] and usable():
-            out.extend(_with_fp32_fallback(name, path, files, precision))
+            out.extend(_with_fp32_fallback(name, path, files, _implicit_int8(model, precision)))
     return out
 
 
+def _implicit_int8(model: Path, precision: str) -> bool:
+    """Whether an INT8 file would be the user's choice made for them: ``auto`` precision, and not
+    an INT8 file named as the model."""
+    return precision == "auto" and not is_int8_onnx(Path(model))
+
+
 def _with_fp32_fallback(name: str, path: Path, files: dict[str, Path | None],
-                        precision: str) -> list[tuple[str, Path]]:
+                        implicit_int8: bool) -> list[tuple[str, Path]]:
     """An INT8 file that ``auto`` precision picked by itself is followed by the FP32 file, which
     runs instead when the INT8 one turns out stale (see :func:`open_backend`)."""
-    if name == "onnxruntime" and precision == "auto" and is_int8_onnx(path) and files["onnx"] is not None:
+    if name == "onnxruntime" and implicit_int8 and is_int8_onnx(path) and files["onnx"] is not None:
         return [(name, path), (name, files["onnx"])]
     return [(name, path)]
 
@@ -143,7 +149,8 @@ def _plan(model: Path, backend: str, precision: str = "auto") -> list[tuple[str,
                            + (" (INT8 runs on the onnxruntime CPU backend)" if precision == "int8" else
                               " (a TensorRT engine runs the precision it was built with)"))
     need = _NEEDS[backend]
-    path = _model_files(model, precision)[need]
+    files = _model_files(model, precision)
+    path = files[need]
     if path is None:
         ext = {"onnx": ".onnx", "cpu-onnx": ".int8.onnx" if precision == "int8" else ".onnx",
                "checkpoint": ".pt", "engine": ".engine"}[need]
@@ -151,7 +158,7 @@ def _plan(model: Path, backend: str, precision: str = "auto") -> list[tuple[str,
         hint = "; make it with `hgpose export --int8`" if ext == ".int8.onnx" else ""
         raise ModelError(f"backend {backend} needs a {ext} model; {model} is a {model_kind(model)} file and no "
                          f"{want} exists beside it{hint}")
-    return _with_fp32_fallback(backend, path, _model_files(model, precision), precision)
+    return _with_fp32_fallback(backend, path, files, _implicit_int8(model, precision))
 
 
 def open_backend(model: Path, backend: str = "auto", warmup: bool = True, precision: str = "auto",
@@ -167,7 +174,7 @@ def open_backend(model: Path, backend: str = "auto", warmup: bool = True, precis
     """
     plan = _plan(Path(model), backend, precision)
     # INT8 chosen for the user (not named by them, not asked for) must come from the FP32 file.
-    implicit_int8 = precision == "auto" and not is_int8_onnx(Path(model))
+    implicit_int8 = _implicit_int8(Path(model), precision)
     fallbacks: list[str] = []
     for i, (name, path) in enumerate(plan):
         impl: Backend | None = None

@@ -149,3 +149,6 @@ def test_a_stale_int8_sibling_never_stands_in_for_a_newer_fp32_file(tiny_int8: P
         assert backend.model_path == fp32
     with registry.open_backend(int8) as backend:  # named by the user: their choice stands
         assert backend.model_path == int8
+    # ... with no FP32 file to slip to if it fails to open; picked by auto, FP32 backs it up.
+    assert registry._plan(int8, "auto") == [("onnxruntime", int8)]
+    assert registry._plan(fp32, "auto") == [("onnxruntime", int8), ("onnxruntime", fp32)]
