@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from poses import contains, standing_pose
 
 from engine.crop import CropBox, apply_affine, crop_matrix
 from engine.errors import ConfigError
@@ -99,25 +100,6 @@ def test_hysteresis_keeps_a_partly_visible_person_without_shrinking() -> None:
     fresh.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
     fresh.update(frame.shape, five)
     assert fresh.state == "lost"
-
-
-# A standing person in LSP order (R ankle, R knee, R hip, L hip, L knee, L ankle, R wrist, R elbow,
-# R shoulder, L shoulder, L elbow, L wrist, neck, head top), torso ``torso`` px, hips at (x, y).
-STANDING = np.array([[-0.26, 1.6], [-0.26, 0.8], [-0.26, 0], [0.26, 0], [0.26, 0.8], [0.26, 1.6],
-                     [-0.4, 0.1], [-0.35, -0.45], [-0.3, -1], [0.3, -1], [0.35, -0.45], [0.4, 0.1],
-                     [0, -1.08], [0, -1.6]])
-
-
-def standing_pose(x: float, torso: float, y: float = 360.0, conf: float = 0.9) -> np.ndarray:
-    kp = np.zeros((14, 3), np.float32)
-    kp[:, :2] = np.array([x, y]) + torso * STANDING
-    kp[:, 2] = conf
-    return kp
-
-
-def contains(box: CropBox, points: np.ndarray) -> bool:
-    x0, y0, x1, y1 = box.xyxy
-    return bool(((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)).all())
 
 
 @pytest.mark.parametrize("seen_whole", [True, False])
