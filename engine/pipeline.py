@@ -15,7 +15,7 @@ import numpy as np
 from engine.backends.base import Backend
 from engine.crop import CropBox
 from engine.roi import PersonTracker, TrackerConfig, pose_score
-from engine.smoothing import OneEuroConfig, OneEuroFilter
+from engine.smoothing import OneEuroConfig, OneEuroFilter, ScoreFilter, ScoreSmoothing
 from engine.timing import StageTimer
 
 
@@ -29,7 +29,10 @@ class PipelineConfig:
 
     Attributes:
         flip_test: average each pose with the mirrored crop's.
-        smoothing: the One Euro filter of the pose the caller gets (speeds in crop sides a second).
+        smoothing: the One Euro filter of the pose the caller gets (speeds in crop sides a second);
+            ``smoothing.enabled`` also turns the score filter on and off.
+        scores: the filter of the joint confidences the caller gets (what is drawn): a reading
+            rises fast and falls more slowly, so a joint seen a moment ago is not dropped at once.
         crop_smoothing: the One Euro filter of the pose the tracker places the next crop from
             (speeds in pixels a second: 1.5 Hz, 0.01 per px/s, what the tracker's rules were tuned
             with). The two differ on purpose: a crop wants to be steady (it is padded, so lag costs
@@ -41,6 +44,7 @@ class PipelineConfig:
 
     flip_test: bool = False
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+    scores: ScoreSmoothing = field(default_factory=ScoreSmoothing)
     crop_smoothing: OneEuroConfig = field(default_factory=_crop_smoothing)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
@@ -80,18 +84,21 @@ class PosePipeline:
                                      backend.metadata.skeleton_spec)
         self.filter = OneEuroFilter(self.config.smoothing)
         self.crop_filter = OneEuroFilter(self.config.crop_smoothing)
+        self.score_filter = ScoreFilter(self.config.scores)
         self.pose_crops = 0  # crops run for the pose itself (a flipped crop counts), for benchmarks
 
     def reset(self) -> None:
         self.tracker.reset()
         self.filter.reset()
         self.crop_filter.reset()
+        self.score_filter.reset()
 
     def reconfigure(self, config: PipelineConfig) -> None:
         """Apply new options (e.g. from UI toggles) without losing the tracked person."""
         self.config = config
         self.tracker.config = config.tracker
         self.filter = OneEuroFilter(config.smoothing)
+        self.score_filter = ScoreFilter(config.scores)
         if config.crop_smoothing != self.crop_filter.config:
             self.crop_filter = OneEuroFilter(config.crop_smoothing)
 
@@ -120,6 +127,7 @@ class PosePipeline:
             # A jump to a new place must not be smoothed over.
             self.filter.reset()
             self.crop_filter.reset()
+            self.score_filter.reset()
         filter_time = timestamp if timestamp is not None else frame_index / 30.0
         result = self._conclude(frame.shape, frame_index, float(timestamp if timestamp is not None else 0.0),
                                 filter_time, keypoints, box, smooth, timer)
@@ -128,8 +136,9 @@ class PosePipeline:
 
     def _conclude(self, frame_shape: tuple[int, ...], index: int, timestamp: float, filter_time: float,
                   keypoints: np.ndarray, box: CropBox, smooth: bool, timer: StageTimer) -> PoseResult:
-        """Smooth one frame's keypoints (K, 3) twice, once for the caller and once for the tracker's
-        next crop (see :class:`PipelineConfig`), and package the result."""
+        """Smooth one frame's keypoints (K, 3) twice, once for the caller (positions and scores) and
+        once for the tracker's next crop (positions only; see :class:`PipelineConfig`), and
+        package the result."""
         state = self.tracker.state
         keypoints = self.tracker.consistent_sides(keypoints)
         if self.tracker.sides_switched:
@@ -137,6 +146,7 @@ class PosePipeline:
             # labels, so their smoothing histories trade rows too (rather than blend the two sides).
             self.filter.permute(self.tracker.flip_permutation)
             self.crop_filter.permute(self.tracker.flip_permutation)
+            self.score_filter.permute(self.tracker.flip_permutation)
         confident = self.tracker.is_confident(keypoints)
         for_crop = keypoints
         with timer.stage("smooth"):
@@ -146,6 +156,7 @@ class PosePipeline:
             if smooth and self.config.smoothing.enabled:
                 keypoints = keypoints.copy()
                 keypoints[:, :2] = self.filter(keypoints[:, :2], filter_time, scale=box.size)
+                keypoints[:, 2] = self.score_filter(keypoints[:, 2], filter_time)
         self.tracker.update(frame_shape, for_crop)
         return PoseResult(index, timestamp, keypoints.astype(np.float32), box, state, confident, timer.ms)
 

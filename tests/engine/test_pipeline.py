@@ -170,3 +170,28 @@ def test_the_pose_shown_is_on_time_and_the_crop_does_not_depend_on_it(bundled_mo
 
     assert error(shown) < 4.0  # 2.7 % of the torso
     assert error(shown) < 0.4 * error(old)  # pixel-speed smoothing lags the walker by ~12 px
+
+
+def test_a_joint_missed_for_a_frame_stays_drawn_without_moving_the_crop(bundled_model: Path) -> None:
+    # The model loses the right wrist in frame 20 (score 0.1): the pose returned keeps it drawn,
+    # the tracker judges the raw reading (the crops are those of a pipeline without score
+    # smoothing), and a wrist lost from frame 30 on is dropped within a few frames.
+    from engine.smoothing import ScoreSmoothing
+
+    metadata = read_onnx_metadata(bundled_model)
+    threshold = metadata.joint_threshold
+    poses = np.stack([standing_pose(600 + 3 * i, 150) for i in range(40)])
+    poses[20, 6, 2] = 0.1
+    poses[30:, 6, 2] = 0.1
+    frames = [np.full((720, 1280, 3), i, np.uint8) for i in range(len(poses))]
+
+    def run(scores: ScoreSmoothing) -> list:
+        pipeline = PosePipeline(ScriptedBackend(metadata, poses), PipelineConfig(scores=scores))  # type: ignore[arg-type]
+        return [pipeline.process(f, i, i / 30) for i, f in enumerate(frames)]
+
+    smoothed, raw = run(ScoreSmoothing()), run(ScoreSmoothing(rise=0.0, fall=0.0))
+    assert raw[20].keypoints[6, 2] < threshold <= smoothed[20].keypoints[6, 2]
+    assert all(r.keypoints[6, 2] >= threshold for r in smoothed[1:30])
+    assert all(r.keypoints[6, 2] < threshold for r in smoothed[33:])
+    assert [r.box for r in smoothed] == [r.box for r in raw]
+    assert [r.confident for r in smoothed] == [r.confident for r in raw]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from engine.smoothing import OneEuroConfig, OneEuroFilter
 
@@ -70,3 +71,40 @@ def test_permuting_the_rows_carries_each_history_with_its_points() -> None:
     for i in range(6):
         c(track[i], i / 30, CROP)
     assert np.abs(c(track[6][order], 6 / 30, CROP) - b(track[6][order], 6 / 30, CROP)).max() > 10
+
+
+def test_a_score_that_dips_for_a_frame_stays_drawn_and_a_lost_joint_goes() -> None:
+    from engine.smoothing import ScoreFilter, ScoreSmoothing
+
+    threshold, fps = 0.42, 60.0
+    readings = [0.6] * 10 + [0.2] + [0.6] * 5 + [0.1] * 12
+    f = ScoreFilter(ScoreSmoothing())
+    out = [float(f(np.array([s]), i / fps)[0]) for i, s in enumerate(readings)]
+    assert out[10] >= threshold  # one bad frame: still drawn
+    assert out[11] > 0.55  # and back up within a frame
+    gone = next(i for i in range(16, len(out)) if out[i] < threshold)
+    assert gone - 16 <= 3  # a joint that is really lost goes within 50 ms
+    assert out[-1] < 0.15
+    # A rise is followed fast, a fall more slowly.
+    g = ScoreFilter(ScoreSmoothing())
+    g(np.array([0.2, 0.8]), 0.0)
+    up, down = g(np.array([0.8, 0.2]), 1 / fps)
+    assert up - 0.2 > 0.8 - down > 0.1
+
+
+def test_score_filter_reset_permute_and_repeated_frames() -> None:
+    from engine.errors import ConfigError
+    from engine.smoothing import ScoreFilter, ScoreSmoothing
+
+    f = ScoreFilter(ScoreSmoothing())
+    f(np.array([0.9, 0.1]), 0.0)
+    np.testing.assert_allclose(f(np.array([0.0, 0.0]), 0.0), [0.9, 0.1])  # same time: nothing happens
+    f.permute(np.array([1, 0]))
+    np.testing.assert_allclose(f(np.array([0.1, 0.9]), 0.0), [0.1, 0.9])
+    f.reset()
+    np.testing.assert_allclose(f(np.array([0.3, 0.3]), 5.0), [0.3, 0.3])
+    off = ScoreFilter(ScoreSmoothing(rise=0.0, fall=0.0))
+    off(np.array([0.9]), 0.0)
+    assert off(np.array([0.1]), 0.01)[0] == pytest.approx(0.1)  # time constants 0: no smoothing
+    with pytest.raises(ConfigError):
+        ScoreSmoothing(rise=-1.0)
