@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="flip test: average each pose with the mirrored crop's (default: on; --no-flip "
                         "saves one crop a frame)")
-    p.add_argument("--no-smooth", action="store_true", help="write the keypoints unsmoothed (One Euro smoothing is on for videos by default; the crop follows a smoothed pose either way)")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="write the keypoints and their scores unsmoothed (on videos both are smoothed by default; "
+                        "the crop follows a smoothed pose either way)")
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are not drawn and angles are empty "
                         "(default: the model's calibrated threshold)")
