@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from engine.errors import HgposeError
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 
 
 def quiet_native_logging() -> None:
@@ -33,6 +34,9 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     Ctrl-C (and SIGTERM, where a command maps it to KeyboardInterrupt) prints ``hgpose NAME:
     interrupted`` once, followed by the interrupt's own text if the body re-raised it with one
     (``raise KeyboardInterrupt("the frames so far are in out/x.json")``).
+
+    A reader that goes away (``hgpose compare A B | head -3``) ends the command quietly with
+    ``EXIT_BROKEN_PIPE``, as other command-line tools end, not with a traceback.
     """
     quiet_native_logging()
     try:
@@ -44,6 +48,12 @@ def run_command(name: str, body: Callable[[], int]) -> int:
         detail = f"; {exc}" if str(exc) else ""
         print(f"hgpose {name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull, or the interpreter's last flush at
+        # exit fails on the same closed pipe and prints the traceback after all.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def argv_or_default(argv: Sequence[str] | None) -> list[str]:

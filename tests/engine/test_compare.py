@@ -103,3 +103,18 @@ def test_mismatched_inputs_are_one_line_errors(files: tuple[Path, Path], tmp_pat
     assert main([str(tmp_path / "missing.json"), str(ref)]) == 2
     assert main([str(ref), str(pred)]) == 2  # the reference has no drawing threshold to judge it with
     assert "angle_min_confidence" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(files: tuple[Path, Path]) -> None:
+    # `hgpose compare A B | head -1`: the pipe's reading end is closed before the command writes.
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "compare", str(files[0]), str(files[1])],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""  # no traceback, no message
