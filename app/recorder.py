@@ -6,6 +6,7 @@ and the JSON always hold the same frames.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from app.capture import FramePacket
 from app.overlay import OverlayOptions, annotate
 from engine.annotate import model_header, write_outputs
 from engine.annotations import AnnotationLog
-from engine.atomic import ensure_writable_dir
+from engine.atomic import ensure_writable_dir, remove_stale_temps
 from engine.backends.base import Backend
 from engine.errors import OutputError
 from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
@@ -38,6 +39,10 @@ class RecordingSummary:
     json_path: Path
     csv_path: Path
     frames: int
+
+
+# What free_stem makes: a recording's or screenshot's name, for sweeping up what a killed app left.
+STEM_PATTERN = re.compile(r".+-\d{8}-\d{6}(?:-\d+)?")
 
 
 def free_stem(out_dir: Path, prefix: str) -> str:
@@ -71,6 +76,9 @@ class Recorder:
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
         out = ensure_writable_dir(request.out_dir)  # fail now, not when the live rate is known
+        # Each recording has a new name, so a killed app's hidden temporaries (its video, its frame
+        # journal) would never be replaced: sweep up the ones no running app holds.
+        remove_stale_temps(out, STEM_PATTERN)
         self.video_path = out / f"{request.stem}.mp4"
         self.json_path, self.csv_path = out / f"{request.stem}.json", out / f"{request.stem}.csv"
         self._live_fps = live_fps

@@ -80,6 +80,27 @@ def prepared_output_dir(directory: Path) -> Iterator[Path]:
         raise
 
 
+_CREATE_ATTEMPTS = 5
+
+
+def _lock_own(fd: int, name: str) -> bool:
+    """Lock a file just made by ``mkstemp``; False (and closed) when it vanished first.
+
+    Between ``mkstemp`` and ``flock`` the new file is briefly unlocked, and another run's
+    :func:`remove_stale_temps` may take it for a dead run's and delete it: the descriptor then
+    points at an unlinked file, and writing on would lose the output.
+    """
+    assert fcntl is not None
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file: at most a sweep's brief hold to wait for
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(name)):
+            return True
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+    return False
+
+
 class TempFile:
     """A hidden temporary file beside ``target``, locked while this object holds it open.
 
@@ -90,15 +111,17 @@ class TempFile:
 
     def __init__(self, target: Path, suffix: str | None = None) -> None:
         target = Path(target)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-",
-                                        suffix=suffix if suffix is not None else target.suffix)
-        except OSError as exc:
-            raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file nobody else holds: never blocks
-        self.path, self.fd = Path(name), fd
+        for _ in range(_CREATE_ATTEMPTS):
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-",
+                                            suffix=suffix if suffix is not None else target.suffix)
+            except OSError as exc:
+                raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
+            if fcntl is None or _lock_own(fd, name):
+                self.path, self.fd = Path(name), fd
+                return
+        raise OutputError(f"cannot write {target}: its temporary files were removed as they were made")
 
     def release(self) -> None:
         """Close the descriptor (which drops the lock); the file stays. Idempotent."""
@@ -113,12 +136,17 @@ class TempFile:
         self.release()
 
 
-def remove_stale_temps(directory: Path, stem: str) -> list[Path]:
+def remove_stale_temps(directory: Path, stem: str | re.Pattern[str]) -> list[Path]:
     """Delete the temporaries of ``<stem>.*`` outputs in ``directory`` that no live process holds
-    (left by a killed run); returns what was removed. Without ``flock`` (Windows) nothing is."""
+    (left by a killed run); returns what was removed. Without ``flock`` (Windows) nothing is.
+
+    ``stem``: an output's stem, or a compiled pattern that stems must match whole (e.g. the app's
+    recordings, each named for the moment it started).
+    """
     if fcntl is None or not Path(directory).is_dir():
         return []
-    pattern = re.compile(rf"\.{re.escape(stem)}-{_RANDOM}(\.[A-Za-z0-9]+)*")
+    stem_regex = stem.pattern if isinstance(stem, re.Pattern) else re.escape(stem)
+    pattern = re.compile(rf"\.(?:{stem_regex})-{_RANDOM}(\.[A-Za-z0-9]+)*")
     removed = []
     for path in Path(directory).iterdir():
         if not pattern.fullmatch(path.name) or not path.is_file():

@@ -43,6 +43,14 @@ def test_recording_video_matches_keypoints(make_window, qtbot):
 def test_recording_finishes_on_close(make_window, qtbot):
     w = make_window()
     wait_frames(qtbot, w, 1)
+    # What an app killed mid-recording left (no live process holds them), and a hidden file of the
+    # user's that only looks alike: the next recording sweeps up the first two.
+    out = w.settings.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    stale = [out / ".clip-20261130-101500-abcd1234.mp4", out / ".clip-20261130-101500-2-x_y9z0w1.frames.jsonl"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (out / ".notes-abcd1234.txt").write_text("the user's")
     w.set_recording(True)
     start = w.worker.processed
     qtbot.waitUntil(lambda: w.worker.processed >= start + 4, timeout=30_000)
@@ -51,6 +59,7 @@ def test_recording_finishes_on_close(make_window, qtbot):
     assert len(videos) == 1
     doc = json.loads(videos[0].with_suffix(".json").read_text())
     assert count_video_frames(videos[0]) == len(doc["frames"]) >= 3
+    assert not any(path.exists() for path in stale) and (out / ".notes-abcd1234.txt").exists()
 
 
 def test_screenshot_button(make_window, qtbot):

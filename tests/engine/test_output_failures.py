@@ -183,3 +183,38 @@ def test_a_killed_run_leaves_temporaries_that_the_next_run_removes(bundled_clip:
     assert left and all(name.startswith(".walk-") for name in left), left
     assert annotate([str(short_input), "--out", str(out), "--render", "--quiet"]) == 0
     assert listing(out) == ["walk.csv", "walk.json", "walk.mp4"]
+
+
+def test_a_temporary_removed_before_it_was_locked_is_made_again(tmp_path: Path, monkeypatch) -> None:
+    # Another run's sweep can delete a temporary in the moment between mkstemp and flock; the
+    # writer must notice (its descriptor would point at an unlinked file) and make a new one.
+    import tempfile
+
+    real, made = tempfile.mkstemp, []
+
+    def swept_once(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        made.append(name)
+        if len(made) == 1:
+            os.unlink(name)  # the sweep got there first
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", swept_once)
+    temp = TempFile(tmp_path / "a.mp4")
+    try:
+        assert len(made) == 2 and temp.path == Path(made[1]) and temp.path.exists()
+        assert os.path.samestat(os.fstat(temp.fd), os.stat(temp.path))
+    finally:
+        temp.remove()
+
+
+def test_stale_temporaries_can_be_matched_by_a_stem_pattern(tmp_path: Path) -> None:
+    import re
+
+    for name in (".rec-20261130-101500-abcd1234.mp4", ".rec-20261130-101500-3-abcd1234.frames.jsonl",
+                 ".rec-abcd1234.mp4", ".rec-2026-abcd1234.mp4"):
+        (tmp_path / name).write_bytes(b"half")
+    removed = remove_stale_temps(tmp_path, re.compile(r".+-\d{8}-\d{6}(?:-\d+)?"))
+    assert sorted(p.name for p in removed) == [".rec-20261130-101500-3-abcd1234.frames.jsonl",
+                                               ".rec-20261130-101500-abcd1234.mp4"]
+    assert listing(tmp_path) == [".rec-2026-abcd1234.mp4", ".rec-abcd1234.mp4"]
