@@ -31,10 +31,10 @@ import numpy as np
 from engine.annotations import SCHEMA
 from engine.errors import InputError
 from engine.json_input import read_json_object
+from engine.skeleton import COMMON_JOINTS
 
-# The joints two strong pose models define as LSP does (no neck or head top; their hips sit higher).
-DEFAULT_JOINTS = ("R shoulder", "L shoulder", "R elbow", "L elbow", "R wrist", "L wrist",
-                  "R knee", "L knee", "R ankle", "L ankle")
+# Judged by default: the joints two strong pose models (the references') define as LSP does.
+DEFAULT_JOINTS = COMMON_JOINTS
 PCK_FRACTION = 0.2
 FOUND_FRACTION = 0.6
 

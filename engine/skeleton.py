@@ -106,6 +106,11 @@ LSP14 = Skeleton(
     ),
 )
 
+# The LSP joints that other common skeletons (COCO's, BlazePose's) define as LSP does: their hips
+# sit higher, and they have no neck or head top. Teacher supervision and `hgpose compare` use these.
+COMMON_JOINTS = ("R ankle", "R knee", "L knee", "L ankle", "R wrist", "R elbow", "R shoulder", "L shoulder",
+                 "L elbow", "L wrist")
+
 MPII16 = Skeleton(
     name="mpii16",
     joints=(

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ConfigError, InputError
-from engine.skeleton import LSP14
+from engine.skeleton import COMMON_JOINTS, LSP14
 from train.datasets.base import PoseSample
 from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, mirrored_joints, swap_mirrored
 
@@ -29,8 +29,7 @@ MOVENET_TO_LSP = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9)
 BLAZEPOSE_TO_LSP = (28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15)
 
 # LSP joints the teachers define as LSP does (no hips, neck or head top).
-SHARED_JOINTS = ("R ankle", "R knee", "L knee", "L ankle", "R wrist", "R elbow", "R shoulder", "L shoulder",
-                 "L elbow", "L wrist")
+SHARED_JOINTS = COMMON_JOINTS
 SHARED_INDEX = tuple(LSP14.index(n) for n in SHARED_JOINTS)
 
 
