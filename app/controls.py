@@ -179,7 +179,9 @@ class SettingsPanel(QWidget):
         form.addRow("Threshold", row)
         form.addRow(self.roi)
         # Pipeline
-        self.smoothing_box = QCheckBox("Smoothing (One Euro)")
+        self.smoothing_box = QCheckBox("Smoothing (joints and scores)")
+        self.smoothing_box.setToolTip("Smooth the joints over time (One Euro filter) and their scores, so a joint "
+                                      "missed for a frame stays drawn; the crop follows a smoothed pose either way")
         self.smoothing_box.setChecked(True)
         self.flip_box = QCheckBox("Flip test (2× inference)")
         self.smoothing_box.toggled.connect(lambda _: self.pipeline_changed.emit())
