@@ -95,15 +95,24 @@ def int_at_least(low: int) -> Callable[[str], int]:
 positive_int = int_at_least(1)
 
 
-def int_list(text: str) -> list[int]:
-    """Comma-separated positive whole numbers, e.g. ``1,8,64``."""
+def _whole_numbers(text: str, minimum: int) -> list[int]:
     try:
         values = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"every value must be at least 1, got {text}")
+    if any(v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"every value must be at least {minimum}, got {text}")
     return values
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive whole numbers, e.g. ``1,8,64``."""
+    return _whole_numbers(text, 1)
+
+
+def frame_list(text: str) -> list[int]:
+    """Comma-separated frame numbers (0 is the first), e.g. ``0,4,9``."""
+    return _whole_numbers(text, 0)
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:

@@ -1,0 +1,60 @@
+"""``hgpose track-eval VIDEO REF.json``: tracking against a reference, over several runs of the clip.
+
+One run of a clip (``hgpose annotate`` then ``hgpose compare``) is a chaotic measurement: a small
+change anywhere moves what the tracker follows next. This runs the pipeline from several start
+frames, with the flip test on and off, scores each run like ``hgpose compare`` (PCK@0.2 drawn and
+all, frames found, legs in the crop box, first frame found) and prints mean, spread and extremes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.cli_options import CommandParser, add_runtime_options, frame_list, spinning_flag
+from engine.cli_support import argv_or_default, run_command
+from engine.commands.annotate import ANNOTATE_SPINNING
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = CommandParser("hgpose track-eval", __doc__)
+    p.add_argument("video", type=Path, metavar="VIDEO", help="the clip the reference describes")
+    p.add_argument("reference", type=Path, metavar="REF.json", help="reference keypoints of that clip")
+    p.add_argument("--model", type=Path, help="model file (default: the bundled model)")
+    p.add_argument("--backend", default="auto", help="auto (default), onnxruntime, torch, ...")
+    p.add_argument("--starts", type=frame_list, default=[0, 4, 9, 15], metavar="N,N,...",
+                   help="frames to start the runs at (default: 0,4,9,15)")
+    p.add_argument("--flip", choices=("both", "on", "off"), default="both",
+                   help="flip test in the runs: both (default: each start twice), on or off")
+    p.add_argument("--upright", type=float, default=0.0, metavar="DEGREES",
+                   help="as annotate --upright (default: 0, off)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runtime_options(p, spinning=ANNOTATE_SPINNING)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv_or_default(argv))
+
+    def body() -> int:
+        from engine.assets import default_model_path
+        from engine.backends.registry import open_backend
+        from engine.comparison import load_keypoints
+        from engine.pipeline import PipelineConfig
+        from engine.roi import TrackerConfig
+        from engine.tracking_eval import evaluate_tracking, format_evaluation
+
+        reference = load_keypoints(args.reference)
+        flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
+        config = PipelineConfig(tracker=TrackerConfig(upright=args.upright))
+        with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
+                          spinning=spinning_flag(args.spinning)) as backend:
+            result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,
+                                       progress=not args.quiet)
+        print(json.dumps(result.as_dict(), indent=1) if args.json else format_evaluation(result))
+        return 0
+
+    return run_command("track-eval", body)
