@@ -72,7 +72,10 @@ class TrackerConfig:
         hold_frames: after losing a confirmed person (one with a confident pose, or followed for
             ``confirm_frames``), this many frames keep its crop before the motion cue and the
             whole-frame search look for anyone anywhere (an unconfirmed find may be false: search
-            at once).
+            at once). Measured with ``hgpose track-eval`` on the five reference clips: 10 frames
+            kept the crop of a person who had walked on (mean found 0.575, legs in box 0.962);
+            6 found them again sooner (0.591, 0.973) with the person search still under 10 % of
+            the crops run on every clip (2 frames: 0.596 but legs in box 0.961).
         confirm_frames: see ``hold_frames``.
         redetect_every: while lost, run the (costly) whole-frame search only every this many frames.
         search_refine: when the coarse search finds nobody, look again around this many of its
@@ -113,7 +116,7 @@ class TrackerConfig:
     weak_step: float = 0.1
     upright: float = 0.0
     # Losing and finding.
-    hold_frames: int = 10
+    hold_frames: int = 6
     confirm_frames: int = 5
     redetect_every: int = 10
     search_refine: int = 2

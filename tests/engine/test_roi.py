@@ -241,6 +241,29 @@ def test_a_person_entering_at_the_edge_is_found_fast(motion: bool, within: int) 
     assert found_at is not None and found_at - 12 <= within, found_at
 
 
+def test_a_person_who_leaves_and_comes_back_elsewhere_is_found_again_within_a_few_frames() -> None:
+    # Followed at x=400, gone for 8 frames (out of view), back at x=1000: the held crop waits
+    # hold_frames for them to reappear where they were, then the motion cue finds them.
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    person: tuple[float, float] | None = None
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        return np.stack([seen_by_model(b, person) for b in boxes])
+
+    back_at, found_again = 20, None
+    for i in range(40):
+        person = (400.0, 360.0) if i < 12 else None if i < back_at else (1000.0 - 5 * (i - back_at), 360.0)
+        frame = scene(None if person is None else person[0])
+        box = tracker.propose(frame, estimate)
+        tracker.update(frame.shape, estimate([box])[0])
+        if i == 11:
+            assert tracker.state == "tracking"
+        if i >= back_at and tracker.state == "tracking" and found_again is None:
+            found_again = i
+            assert contains(box, np.array([person]))
+    assert found_again is not None and found_again - back_at <= 3, found_again
+
+
 def test_the_search_is_skipped_on_a_static_scene_and_not_on_a_moving_one() -> None:
     for moving in (False, True):
         tracker = PersonTracker(TrackerConfig(redetect_every=2, motion=False), default_threshold=0.3)
