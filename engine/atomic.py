@@ -91,12 +91,17 @@ def _lock_own(fd: int, name: str) -> bool:
     points at an unlinked file, and writing on would lose the output.
     """
     assert fcntl is not None
-    fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file: at most a sweep's brief hold to wait for
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a fresh file: at most a sweep's brief hold to wait for
         if os.path.samestat(os.fstat(fd), os.stat(name)):
             return True
     except FileNotFoundError:
         pass
+    except OSError as exc:  # no locks on this file system (ENOLCK), ...
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise OutputError(f"cannot lock {name} ({exc.strerror or exc})") from None
     os.close(fd)
     return False
 
@@ -141,7 +146,7 @@ def remove_stale_temps(directory: Path, stem: str | re.Pattern[str]) -> list[Pat
     (left by a killed run); returns what was removed. Without ``flock`` (Windows) nothing is.
 
     ``stem``: an output's stem, or a compiled pattern that stems must match whole (e.g. the app's
-    recordings, each named for the moment it started).
+    recordings, each named for the moment it started); only its text is used, not its flags.
     """
     if fcntl is None or not Path(directory).is_dir():
         return []

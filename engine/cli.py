@@ -18,7 +18,8 @@ from engine import __version__
 from engine.cli_options import plain_text
 
 GROUP = "hgpose.commands"
-ORDER = ("app", "annotate", "bench", "compare", "eval", "train", "prepare", "calibrate", "export", "build-engine")
+ORDER = ("app", "annotate", "bench", "compare", "track-eval", "eval", "train", "prepare", "calibrate", "export",
+         "build-engine")
 
 
 def command_modules() -> dict[str, str]:
@@ -63,6 +64,17 @@ def usage(table: dict[str, str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `hgpose --help | head`, or a command's --help: argparse prints it
+        from engine.cli_support import stdout_reader_left
+
+        return stdout_reader_left()
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     table = commands()
     if not args or args[0] in ("-h", "--help"):

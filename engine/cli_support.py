@@ -40,7 +40,9 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     """
     quiet_native_logging()
     try:
-        return body()
+        code = body()
+        sys.stdout.flush()  # output still buffered meets a reader that left here, not at exit
+        return code
     except HgposeError as exc:
         print(f"hgpose {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -49,11 +51,35 @@ def run_command(name: str, body: Callable[[], int]) -> int:
         print(f"hgpose {name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # Python's documented recipe: point stdout at devnull, or the interpreter's last flush at
-        # exit fails on the same closed pipe and prints the traceback after all.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        return stdout_reader_left()
+
+
+def stdout_reader_left() -> int:
+    """Call while handling a BrokenPipeError: when stdout's reader went away, silence stdout and
+    return ``EXIT_BROKEN_PIPE``; re-raise a broken pipe of anything else (a subprocess's, a
+    worker's), a real failure not ours to hide."""
+    if not _stdout_reader_gone():
+        raise  # the BrokenPipeError being handled
+    # Python's documented recipe: point stdout at devnull, or the interpreter's last flush at
+    # exit fails on the same closed pipe and prints the traceback after all.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reading end has closed (POSIX ``poll``: POLLERR)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured, a StringIO, None under pythonw
+        return False
+    import select
+
+    if not hasattr(select, "poll"):  # Windows: no poll; a broken pipe there is taken for stdout's
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def argv_or_default(argv: Sequence[str] | None) -> list[str]:

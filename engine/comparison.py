@@ -92,14 +92,20 @@ def load_keypoints(path: Path) -> KeypointFile:
         raise InputError(f"{path}: malformed {SCHEMA} file ({exc!r})") from None
 
 
+def check_same_source(a: dict[str, Any], a_path: Path, b: dict[str, Any], b_path: Path) -> None:
+    """Raise InputError unless two ``source`` headers name the same file (by name) and, where both
+    give one, the same frame size."""
+    names = Path(str(a.get("path", ""))).name, Path(str(b.get("path", ""))).name
+    if names[0] != names[1]:
+        raise InputError(f"different sources: {a_path} is of {names[0]!r}, {b_path} of {names[1]!r}")
+    sizes = [(f.get("width"), f.get("height")) for f in (a, b)]
+    if None not in sizes[0] + sizes[1] and sizes[0] != sizes[1]:
+        raise InputError(f"different frame sizes: {a_path} {sizes[0]}, {b_path} {sizes[1]}")
+
+
 def check_comparable(pred: KeypointFile, ref: KeypointFile) -> None:
     """Raise InputError unless both files describe the same source, frames and skeleton."""
-    names = Path(str(pred.source.get("path", ""))).name, Path(str(ref.source.get("path", ""))).name
-    if names[0] != names[1]:
-        raise InputError(f"different sources: {pred.path} is of {names[0]!r}, {ref.path} of {names[1]!r}")
-    sizes = [(f.source.get("width"), f.source.get("height")) for f in (pred, ref)]
-    if None not in sizes[0] + sizes[1] and sizes[0] != sizes[1]:
-        raise InputError(f"different frame sizes: {pred.path} {sizes[0]}, {ref.path} {sizes[1]}")
+    check_same_source(pred.source, pred.path, ref.source, ref.path)
     if len(pred.keypoints) != len(ref.keypoints):
         raise InputError(f"different frame counts: {pred.path} has {len(pred.keypoints)}, "
                          f"{ref.path} {len(ref.keypoints)}")

@@ -97,8 +97,12 @@ class PosePipeline:
         """Apply new options (e.g. from UI toggles) without losing the tracked person."""
         self.config = config
         self.tracker.config = config.tracker
-        self.filter = OneEuroFilter(config.smoothing)
-        self.score_filter = ScoreFilter(config.scores)
+        # A filter whose settings did not change keeps its history (toggling the flip test must not
+        # restart the smoothing); one whose settings changed starts afresh.
+        if config.smoothing != self.filter.config:
+            self.filter = OneEuroFilter(config.smoothing)
+        if config.scores != self.score_filter.config:
+            self.score_filter = ScoreFilter(config.scores)
         if config.crop_smoothing != self.crop_filter.config:
             self.crop_filter = OneEuroFilter(config.crop_smoothing)
 

@@ -41,6 +41,11 @@ class OneEuroConfig:
     d_cutoff: float = 1.0
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.beta >= 0):
+            raise ConfigError(f"One Euro cutoffs must be > 0 and beta >= 0, got min_cutoff {self.min_cutoff}, "
+                              f"beta {self.beta}, d_cutoff {self.d_cutoff}")
+
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
     tau = 1.0 / (2.0 * math.pi * cutoff)

@@ -8,7 +8,7 @@ pipeline on the same clip from several start frames, with and without the flip t
 run with :func:`engine.comparison.compare` and reports the mean, spread and extremes.
 
 Runs go frame by frame (``PosePipeline.process``, as the app does), each from a fresh pipeline, and
-decode the video again (memory stays flat however long the clip).
+decode the video again (memory stays flat however long the clip) up to the reference's last frame.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import Backend
-from engine.comparison import Comparison, KeypointFile, compare
+from engine.comparison import Comparison, KeypointFile, check_same_source, compare
 from engine.errors import ConfigError, InputError
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.sources import VideoSource
@@ -43,7 +43,8 @@ class TrackRun:
 
 @dataclass(frozen=True)
 class TrackingEvaluation:
-    """All runs of one clip; :meth:`summary` gives mean, standard deviation, min and max per figure."""
+    """All runs of one clip; :meth:`summary` gives mean, standard deviation (of the runs themselves,
+    not an estimate for more runs: ``ddof=0``), min and max per figure, and how many runs had it."""
 
     video: Path
     reference: Path
@@ -74,15 +75,23 @@ class TrackingEvaluation:
                 "runs": [{"start": r.start, "flip": r.flip, **r.comparison.as_dict()} for r in self.runs]}
 
 
-def check_reference(video: VideoSource, reference: KeypointFile) -> None:
-    """Raise InputError unless ``reference`` describes ``video`` (its file name and frame size)."""
-    ref_name = Path(str(reference.source.get("path", ""))).name
-    if ref_name != video.path.name:
-        raise InputError(f"{reference.path} is of {ref_name!r}, not of {video.path.name!r}")
-    size = (reference.source.get("width"), reference.source.get("height"))
-    if size != (video.info.width, video.info.height):
-        raise InputError(f"{reference.path} is of a {size[0]}x{size[1]} video, {video.path} is "
-                         f"{video.info.width}x{video.info.height}")
+def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], flips: Sequence[bool]) -> None:
+    """Raise InputError or ConfigError, before any model is loaded, unless ``reference`` describes
+    ``video`` (its name and frame size, no more frames than it has) and every start is in it."""
+    if len(reference.indices) == 0:
+        raise InputError(f"{reference.path} has no frames")
+    with VideoSource(video) as source:
+        info = source.info
+    check_same_source({"path": str(video), "width": info.width, "height": info.height}, Path(video),
+                      reference.source, reference.path)
+    last = int(reference.indices[-1])
+    if info.frame_count and last >= info.frame_count:
+        raise InputError(f"{reference.path} describes frames up to {last}, {video} has {info.frame_count}")
+    if not starts or not flips:
+        raise ConfigError("give at least one start frame and one flip setting")
+    late = [s for s in starts if s > last]
+    if late:
+        raise ConfigError(f"start frame(s) {', '.join(map(str, late))} past the reference's last frame ({last})")
 
 
 def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, config: PipelineConfig,
@@ -92,8 +101,11 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
     rows = {int(index): row for row, index in enumerate(reference.indices)}
     keypoints = np.full((len(reference.indices), len(reference.joints), 3), np.nan)
     boxes = np.full((len(reference.indices), 4), np.nan)
+    last = int(reference.indices[-1])
     with VideoSource(video) as source:
         for frame in source:
+            if frame.index > last:
+                break  # nothing left to score
             if frame.index < start:
                 continue
             result = pipeline.process(frame.image, frame.index, frame.timestamp)
@@ -102,9 +114,10 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
             if row is not None:
                 keypoints[row], boxes[row] = result.keypoints, result.box.xyxy
     done = reference.indices >= start
-    if not np.isfinite(keypoints[done][..., :2]).all():
-        missing = int((~np.isfinite(keypoints[done][:, 0, 0])).sum())
-        raise InputError(f"{video} decoded {missing} fewer frames than {reference.path} describes")
+    unscored = int((~np.isfinite(keypoints[done]).all(axis=(1, 2))).sum())
+    if unscored:
+        raise InputError(f"{video}: {unscored} of the frames {reference.path} describes were not decoded "
+                         "(or gave no pose)")
     ref = dataclasses.replace(reference, keypoints=reference.keypoints[done], boxes=reference.boxes[done],
                               indices=reference.indices[done])
     pred = dataclasses.replace(ref, path=Path(f"{video.name} (run from frame {start})"), keypoints=keypoints[done],
@@ -122,20 +135,13 @@ def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, st
     """
     config = config or PipelineConfig()
     video = Path(video)
+    check_inputs(video, reference, starts, flips)
     joints = tuple(backend.metadata.skeleton_spec.joints)
     if joints != reference.joints:
         raise InputError(f"{reference.path} has the joints {', '.join(reference.joints)}; the model's skeleton "
                          f"{backend.metadata.skeleton_spec.name} has {', '.join(joints)}")
-    with VideoSource(video) as source:
-        check_reference(source, reference)
-        frames = source.info.frame_count or len(reference.indices)
-    if not starts or not flips:
-        raise ConfigError("give at least one start frame and one flip setting")
-    last = int(reference.indices[-1]) if len(reference.indices) else -1
-    late = [s for s in starts if s < 0 or s > last]
-    if late:
-        raise ConfigError(f"start frame(s) {', '.join(map(str, late))} outside the clip (frames 0-{last})")
-    total = sum(max(frames - s, 0) for s in starts) * len(flips)
+    last = int(reference.indices[-1])
+    total = sum(last + 1 - s for s in starts) * len(flips)
     from tqdm import tqdm
 
     runs = []
@@ -154,18 +160,18 @@ def format_evaluation(e: TrackingEvaluation) -> str:
               "first": "first"}
 
     def f(v: float | int | None, digits: int = 3) -> str:
-        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
     lines = [f"{e.video.name} against {e.reference}: {len(e.runs)} runs",
-             f"{'':12s} {'mean':>7s} {'sd':>7s} {'min':>7s} {'max':>7s}"]
+             f"{'':12s} {'mean':>7s} {'sd':>7s} {'min':>7s} {'max':>7s} {'runs':>5s}"]
     for figure, row in e.summary().items():
         digits = 1 if figure == "first" else 3
         cells = " ".join(f"{f(row[k], digits):>7s}" for k in ("mean", "sd", "min", "max"))
-        lines.append(f"{labels[figure]:12s} {cells}")
+        lines.append(f"{labels[figure]:12s} {cells} {row['runs']:>5d}")  # "first": runs that found anyone
     lines.append("start  flip   found  PCK drawn  PCK all  legs in box  first")
     for r in e.runs:
         c = r.comparison
-        first = "n/a" if c.first is None else f"{c.first:+d}"
+        first = "–" if c.first is None else f"{c.first:+d}"
         lines.append(f"{r.start:5d}  {'on ' if r.flip else 'off'}  {f(c.found):>6s}  {f(c.pck_drawn):>9s}  "
                      f"{f(c.pck_all):>7s}  {f(c.legs_in_box):>11s}  {first:>5s}")
     return "\n".join(lines)

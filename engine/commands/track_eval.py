@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli_options import CommandParser, add_runtime_options, frame_list, spinning_flag
+from engine.cli_options import CommandParser, add_runtime_options, frame_list, non_negative_float, spinning_flag
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames to start the runs at (default: 0,4,9,15)")
     p.add_argument("--flip", choices=("both", "on", "off"), default="both",
                    help="flip test in the runs: both (default: each start twice), on or off")
-    p.add_argument("--upright", type=float, default=0.0, metavar="DEGREES",
+    p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
                    help="as annotate --upright (default: 0, off)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,10 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.comparison import load_keypoints
         from engine.pipeline import PipelineConfig
         from engine.roi import TrackerConfig
-        from engine.tracking_eval import evaluate_tracking, format_evaluation
+        from engine.tracking_eval import check_inputs, evaluate_tracking, format_evaluation
 
         reference = load_keypoints(args.reference)
         flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
+        check_inputs(args.video, reference, args.starts, flips)  # before the model loads
         config = PipelineConfig(tracker=TrackerConfig(upright=args.upright))
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:

@@ -96,3 +96,16 @@ def test_ffmpeg_noise_stays_off_the_terminal(tmp_path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == f"hgpose annotate: error: cannot open video {broken} (unsupported or corrupt file)\n"
+
+
+def test_help_into_a_closed_pipe_ends_quietly() -> None:
+    # `hgpose --help | head -1` once printed a traceback: the reading end closed before the write.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=60, env=env)
+    os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

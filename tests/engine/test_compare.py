@@ -113,8 +113,24 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(files: tuple[Path, Pat
 
     read_end, write_end = os.pipe()
     os.close(read_end)
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "compare", str(files[0]), str(files[1])],
-                          stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    for buffered in (True, False):  # the report is smaller than stdout's buffer: it fails at the flush
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if not buffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        proc = subprocess.run([sys.executable, "-m", "engine.cli", "compare", str(files[0]), str(files[1])],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+        assert proc.returncode == 141, (buffered, proc.stderr)
+        assert proc.stderr == ""  # no traceback, no message
     os.close(write_end)
-    assert proc.returncode == 141, proc.stderr
-    assert proc.stderr == ""  # no traceback, no message
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_error(capsys) -> None:
+    from engine.cli_support import run_command
+
+    def body() -> int:
+        print("working")
+        raise BrokenPipeError(32, "a worker's pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run_command("train", body)  # stdout (captured here) has no closed reader: not hidden
+    assert capsys.readouterr().out == "working\n"

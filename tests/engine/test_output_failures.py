@@ -218,3 +218,17 @@ def test_stale_temporaries_can_be_matched_by_a_stem_pattern(tmp_path: Path) -> N
     assert sorted(p.name for p in removed) == [".rec-20261130-101500-3-abcd1234.frames.jsonl",
                                                ".rec-20261130-101500-abcd1234.mp4"]
     assert listing(tmp_path) == [".rec-2026-abcd1234.mp4", ".rec-abcd1234.mp4"]
+
+
+def test_a_file_system_without_locks_is_an_output_error_that_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import engine.atomic as atomic
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    with pytest.raises(OutputError, match="No locks available"):
+        TempFile(tmp_path / "a.mp4")
+    assert listing(tmp_path) == []

@@ -108,3 +108,11 @@ def test_score_filter_reset_permute_and_repeated_frames() -> None:
     assert off(np.array([0.1]), 0.01)[0] == pytest.approx(0.1)  # time constants 0: no smoothing
     with pytest.raises(ConfigError):
         ScoreSmoothing(rise=-1.0)
+
+
+def test_one_euro_settings_are_validated() -> None:
+    from engine.errors import ConfigError
+
+    for bad in ({"min_cutoff": 0.0}, {"d_cutoff": -1.0}, {"beta": -0.1}):
+        with pytest.raises(ConfigError):
+            OneEuroConfig(**bad)

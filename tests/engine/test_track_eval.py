@@ -18,7 +18,7 @@ def clip_and_reference(clip_excerpt, tmp_path_factory) -> tuple[Path, Path]:
     what `annotate` (flip test on) makes of them."""
     clip = clip_excerpt(70, "walker70.mp4")
     out = tmp_path_factory.mktemp("ref")
-    assert annotate([str(clip), "--out", str(out), "--quiet"]) == 0
+    assert annotate([str(clip), "--out", str(out), "--quiet", "--batch", "1"]) == 0  # frame by frame, as runs go
     return clip, out / "walker70.json"
 
 
@@ -31,9 +31,10 @@ def test_runs_are_scored_against_the_reference(clip_and_reference, capsys) -> No
     # The run with annotate's own settings gives annotate's keypoints: all of them right.
     same = runs[(0, True)]
     assert same["pck_all"] == pytest.approx(1.0) and same["reference_frames"] == 70
-    frames = json.loads(ref.read_text())["frames"]
+    doc_ref = json.loads(ref.read_text())
+    threshold = doc_ref["angle_min_confidence"]  # the model's calibrated threshold
     judged = [1, 0, 4, 5, 6, 7, 8, 9, 10, 11]  # shoulders, elbows, wrists, knees, ankles (LSP order)
-    drawn = [sum(f["keypoints"][j][2] >= 0.42 for j in judged) >= 6 for f in frames]
+    drawn = [sum(f["keypoints"][j][2] >= threshold for j in judged) >= 6 for f in doc_ref["frames"]]
     assert same["found"] == pytest.approx(sum(drawn) / 70)
     # A later start is judged on its own frames only.
     late = runs[(40, True)]
@@ -45,12 +46,42 @@ def test_runs_are_scored_against_the_reference(clip_and_reference, capsys) -> No
     assert summary["mean"] == pytest.approx(sum(values) / 4)
 
 
-def test_a_reference_of_another_clip_or_a_start_past_the_end_is_refused(clip_and_reference, clip_excerpt,
-                                                                       capsys) -> None:
-    clip, ref = clip_and_reference
-    other = clip_excerpt(5, "other.mp4")
-    assert track_eval([str(other), str(ref), "--quiet"]) == InputError.exit_code
+def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
-    assert "is of 'walker70.mp4', not of 'other.mp4'" in err and "\n" not in err
-    assert track_eval([str(clip), str(ref), "--starts", "0,70", "--quiet"]) == ConfigError.exit_code
-    assert "start frame(s) 70 outside the clip (frames 0-69)" in capsys.readouterr().err
+    assert err.startswith("hgpose track-eval: error: ") and "\n" not in err, err
+    return err
+
+
+def test_bad_inputs_are_refused_in_one_line_before_the_model_loads(clip_and_reference, clip_excerpt, tmp_path,
+                                                                    capsys) -> None:
+    clip, ref = clip_and_reference
+    # No model is opened for any of these: a model that does not exist is never reached.
+    no_model = ["--quiet", "--model", str(tmp_path / "absent.onnx")]
+    other = clip_excerpt(5, "other.mp4")
+    assert track_eval([str(other), str(ref), *no_model]) == InputError.exit_code
+    err = one_line_error(capsys)
+    assert "different sources" in err and "'other.mp4'" in err and "'walker70.mp4'" in err
+    assert track_eval([str(tmp_path / "walker70.mp4"), str(ref), *no_model]) == InputError.exit_code
+    assert "cannot open video" in one_line_error(capsys)
+    assert track_eval([str(clip), str(ref), "--starts", "0,70", *no_model]) == ConfigError.exit_code
+    assert "start frame(s) 70 past the reference's last frame (69)" in one_line_error(capsys)
+    # A reference of more frames than the video holds (the clip cut short since).
+    doc = json.loads(ref.read_text())
+    longer = tmp_path / "longer.json"
+    longer.write_text(json.dumps({**doc, "frames": doc["frames"] + [{**doc["frames"][-1], "index": 70}]}))
+    assert track_eval([str(clip), str(longer), *no_model]) == InputError.exit_code
+    assert "describes frames up to 70" in one_line_error(capsys)
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({**doc, "frames": []}))
+    assert track_eval([str(clip), str(empty), *no_model]) == InputError.exit_code
+    assert "has no frames" in one_line_error(capsys)
+
+
+def test_a_reference_in_another_skeleton_is_refused(clip_and_reference, tmp_path, capsys) -> None:
+    clip, ref = clip_and_reference
+    doc = json.loads(ref.read_text())
+    doc["skeleton"]["joints"] = [f"joint {i}" for i in range(14)]
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(doc))
+    assert track_eval([str(clip), str(renamed), "--quiet"]) == InputError.exit_code
+    assert "the model's skeleton lsp14 has R ankle" in one_line_error(capsys)
