@@ -98,3 +98,40 @@ def mirrored_people(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apa
         eligible = lab[:, a] & lab[:, b] & (n >= 2) & (spread >= apart)
         mirrored = eligible & (d_swapped + margin < d_given)
     return MirrorResult(int(mirrored.sum()), int(eligible.sum()))
+
+
+ARM_WORDS = ("shoulder", "elbow", "wrist")
+LEG_WORDS = ("hip", "knee", "ankle")
+
+
+def sides_oracle(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: float = 0.2,
+                 torso: tuple[str, str] = LSP_TORSO) -> PCKResult:
+    """PCK as it would be with every person's arms and legs labelled the right way round.
+
+    For each person, the arm joints (shoulders, elbows, wrists) and, separately, the leg joints
+    (hips, knees, ankles) take whichever labelling, the model's or its left/right swap, gets more
+    of them correct. The difference from :func:`pck` is what left/right confusions cost: an upper
+    bound on what fixing them alone could gain (it also forgives labels that are themselves mirrored).
+
+    Args:
+        pred: (N, K, 2+) predictions; truth: (N, K, 3) labels in the same frame.
+    """
+    perm = np.array(skeleton.flip_permutation())
+    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
+    lab = truth[..., 2] > 0
+    torso_len = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
+
+    def hits(p: np.ndarray) -> np.ndarray:  # (N, K) correct and labelled
+        return (np.linalg.norm(p[..., :2] - truth[..., :2], axis=2) <= threshold * torso_len[:, None]) & lab
+
+    swapped = pred[:, perm]
+    given, other = hits(pred), hits(swapped)
+    best = pred.copy()
+    for words in (ARM_WORDS, LEG_WORDS):
+        group = np.array([i for i, n in enumerate(skeleton.joints)
+                          if any(w in n.lower() for w in words) and perm[i] != i])
+        if len(group) == 0:
+            continue
+        better = other[:, group].sum(axis=1) > given[:, group].sum(axis=1)
+        best[np.ix_(better, group)] = swapped[np.ix_(better, group)]
+    return pck(best, truth, skeleton, threshold, torso)

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.skeleton import LSP14
         from train.datasets.lsp import load_lsp, parse_image_range
         from train.evaluation import predict_pack_crops, predict_samples
-        from train.metrics import mirrored_people, pck
+        from train.metrics import mirrored_people, pck, sides_oracle
         from train.pack import read_pack
 
         if args.pack is not None and args.image_range:
@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'joint':<12} PCK@{t}  labelled")
         for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):
             print(f"{name:<12} {value:.4f}  {count}")
+        oracle = sides_oracle(preds, truth, LSP14, threshold=args.pck_threshold)
+        print(f"left/right oracle: PCK@{t} {oracle.overall:.4f}, limbs {oracle.limbs:.4f} (each person's arms and "
+              "legs labelled the right way round: what left/right confusions cost)")
         mirror = mirrored_people(preds, truth, LSP14)
         print(f"mirrored {mirror.share:.4f} ({mirror.mirrored} of {mirror.eligible} people whose left and right "
               "are apart)")
