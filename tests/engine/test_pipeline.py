@@ -212,3 +212,21 @@ def test_reconfiguring_keeps_the_filters_whose_settings_did_not_change(bundled_m
     pipeline.reconfigure(PipelineConfig(smoothing=OneEuroConfig(enabled=False), scores=ScoreSmoothing(0.0, 0.0)))
     assert pipeline.filter is not filters[0] and pipeline.score_filter is not filters[1]
     assert pipeline.crop_filter is filters[2]
+
+
+def test_a_still_finds_a_small_person_in_a_corner(bundled_model: Path, bundled_clip: Path) -> None:
+    # The walker of frame 200 scaled to 35 %, in the top-left corner of a grey frame: about 23 % of
+    # the frame's height, too small for the video search's crops, found by the still's finer ones.
+    import cv2
+
+    frame = next(f.image for f in VideoSource(bundled_clip) if f.index == 200)
+    canvas = np.full_like(frame, 128)
+    small = cv2.resize(frame, (448, 252), interpolation=cv2.INTER_AREA)
+    canvas[:252, :448] = small
+    x0, x1 = (0.35 * v for v in WALKER_X[200])
+    with open_backend(bundled_model, "onnxruntime") as backend:
+        result = PosePipeline(backend).process_image(canvas)
+    threshold = read_onnx_metadata(bundled_model).joint_threshold
+    found = result.keypoints[result.keypoints[:, 2] >= threshold]
+    assert len(found) >= 6 and x0 <= float(np.median(found[:, 0])) <= x1, found
+    assert result.box.size < 300  # a crop for this small person

@@ -64,6 +64,9 @@ def test_tracker_starts_central_then_searches_then_follows() -> None:
 def test_detector_names_are_validated() -> None:
     with pytest.raises(ConfigError):
         TrackerConfig(detector="yolo")
+    for scales in ({"search_scales": ()}, {"search_scales": (1.0, 0.0)}, {"still_search_scales": (1.5,)}):
+        with pytest.raises(ConfigError, match="search scales"):
+            TrackerConfig(**scales)
     if not hog_available():
         with pytest.raises(ConfigError, match="OpenCV 4"):
             TrackerConfig(detector="hog")
@@ -394,3 +397,23 @@ def test_upright_turns_the_crop_of_a_leaning_person(lean: float) -> None:
         if expected:
             head, hips = uv[13], (uv[2] + uv[3]) / 2
             assert abs(head[0] - hips[0]) < 2 and head[1] < hips[1]
+
+
+def test_finer_search_crops_are_for_stills_only() -> None:
+    # Nobody anywhere: a video frame's search runs the coarse grid only, a still's goes on to the
+    # finer scales (a still has no motion cue to point at a small person).
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    config = TrackerConfig(search_refine=0)
+
+    def crops(still: bool) -> int:
+        tracker = PersonTracker(config, default_threshold=0.3)
+        nobody = lambda boxes: np.zeros((len(boxes), 14, 3), np.float32)  # noqa: E731
+        tracker.propose(frame, nobody)  # the central crop
+        tracker.update(frame.shape, nobody([None])[0])
+        tracker.propose(frame, nobody, still=still)
+        return tracker.search_crops
+
+    coarse = len(search_boxes(1280, 720, config.search_scales))
+    finer = sum(len(search_boxes(1280, 720, (f,))) for f in config.still_search_scales)
+    assert crops(still=False) == coarse and crops(still=True) == coarse + finer
+    assert min(b.size for b in search_boxes(1280, 720, config.still_search_scales)) <= 0.2 * 720
