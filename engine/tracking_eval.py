@@ -95,7 +95,7 @@ def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], fl
 
 
 def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, config: PipelineConfig,
-         on_frame: Callable[[], object]) -> Comparison:
+         on_frame: Callable[[], object], joints: Sequence[str] | None, threshold: float | None) -> Comparison:
     """Track from frame ``start`` to the end; score those frames against the reference's."""
     pipeline = PosePipeline(backend, config)
     rows = {int(index): row for row, index in enumerate(reference.indices)}
@@ -122,24 +122,25 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
                               indices=reference.indices[done])
     pred = dataclasses.replace(ref, path=Path(f"{video.name} (run from frame {start})"), keypoints=keypoints[done],
                                boxes=boxes[done], threshold=backend.metadata.joint_threshold)
-    return compare(pred, ref)
+    return compare(pred, ref, joints, threshold)
 
 
 def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, starts: Sequence[int],
-                      flips: Sequence[bool], config: PipelineConfig | None = None,
-                      progress: bool = False) -> TrackingEvaluation:
+                      flips: Sequence[bool], config: PipelineConfig | None = None, progress: bool = False,
+                      joints: Sequence[str] | None = None, threshold: float | None = None) -> TrackingEvaluation:
     """Run the pipeline on ``video`` once per (start, flip) and score each run against ``reference``.
 
-    ``config``: the pipeline's options (its ``flip_test`` is set per run). Joints are drawn at the
-    model's calibrated threshold, as ``annotate`` draws them by default.
+    ``config``: the pipeline's options (its ``flip_test`` is set per run). ``joints`` and
+    ``threshold``: as :func:`engine.comparison.compare` (default: its judged joints, and the model's
+    calibrated threshold, at which ``annotate`` draws).
     """
     config = config or PipelineConfig()
     video = Path(video)
     check_inputs(video, reference, starts, flips)
-    joints = tuple(backend.metadata.skeleton_spec.joints)
-    if joints != reference.joints:
+    model_joints = tuple(backend.metadata.skeleton_spec.joints)
+    if model_joints != reference.joints:
         raise InputError(f"{reference.path} has the joints {', '.join(reference.joints)}; the model's skeleton "
-                         f"{backend.metadata.skeleton_spec.name} has {', '.join(joints)}")
+                         f"{backend.metadata.skeleton_spec.name} has {', '.join(model_joints)}")
     last = int(reference.indices[-1])
     total = sum(last + 1 - s for s in starts) * len(flips)
     from tqdm import tqdm
@@ -149,7 +150,8 @@ def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, st
         for start in starts:
             for flip in flips:
                 run_config = dataclasses.replace(config, flip_test=flip)
-                comparison = _run(backend, video, reference, start, run_config, lambda: bar.update(1))
+                comparison = _run(backend, video, reference, start, run_config, lambda: bar.update(1), joints,
+                                  threshold)
                 runs.append(TrackRun(start, flip, comparison))
     return TrackingEvaluation(video, reference.path, tuple(runs))
 

@@ -13,7 +13,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli_options import CommandParser, add_runtime_options, frame_list, non_negative_float, spinning_flag
+from engine.cli_options import (
+    CommandParser,
+    add_runtime_options,
+    fraction,
+    frame_list,
+    non_negative_float,
+    spinning_flag,
+)
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
 
@@ -30,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flip test in the runs: both (default: each start twice), on or off")
     p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
                    help="as annotate --upright (default: 0, off)")
+    p.add_argument("--joints", help="comma-separated joint names to judge (default: shoulders, elbows, "
+                                    "wrists, knees and ankles)")
+    p.add_argument("--threshold", type=fraction, default=None,
+                   help="drawing threshold (default: the model's calibrated threshold, as annotate draws)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_options(p, spinning=ANNOTATE_SPINNING)
@@ -42,19 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from engine.assets import default_model_path
         from engine.backends.registry import open_backend
-        from engine.comparison import load_keypoints
+        from engine.comparison import load_keypoints, select_joints
         from engine.pipeline import PipelineConfig
         from engine.roi import TrackerConfig
         from engine.tracking_eval import check_inputs, evaluate_tracking, format_evaluation
 
+        joints = [j.strip() for j in args.joints.split(",") if j.strip()] if args.joints else None
         reference = load_keypoints(args.reference)
         flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
+        select_joints(reference.joints, joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
         config = PipelineConfig(tracker=TrackerConfig(upright=args.upright))
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,
-                                       progress=not args.quiet)
+                                       progress=not args.quiet, joints=joints, threshold=args.threshold)
         print(json.dumps(result.as_dict(), indent=1) if args.json else format_evaluation(result))
         return 0
 

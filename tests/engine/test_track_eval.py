@@ -71,6 +71,8 @@ def test_bad_inputs_are_refused_in_one_line_before_the_model_loads(clip_and_refe
     longer.write_text(json.dumps({**doc, "frames": doc["frames"] + [{**doc["frames"][-1], "index": 70}]}))
     assert track_eval([str(clip), str(longer), *no_model]) == InputError.exit_code
     assert "describes frames up to 70" in one_line_error(capsys)
+    assert track_eval([str(clip), str(ref), "--joints", "R knee,nose", *no_model]) == InputError.exit_code
+    assert "unknown joint(s) 'nose'" in one_line_error(capsys)
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({**doc, "frames": []}))
     assert track_eval([str(clip), str(empty), *no_model]) == InputError.exit_code
@@ -85,3 +87,12 @@ def test_a_reference_in_another_skeleton_is_refused(clip_and_reference, tmp_path
     renamed.write_text(json.dumps(doc))
     assert track_eval([str(clip), str(renamed), "--quiet"]) == InputError.exit_code
     assert "the model's skeleton lsp14 has R ankle" in one_line_error(capsys)
+
+
+def test_joints_and_threshold_are_those_of_compare(clip_and_reference, capsys) -> None:
+    clip, ref = clip_and_reference
+    args = [str(clip), str(ref), "--starts", "0", "--flip", "on", "--json", "--quiet"]
+    assert track_eval([*args, "--joints", "R knee,L knee", "--threshold", "0.99"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert run["joints"] == ["R knee", "L knee"] and run["pck_all"] == pytest.approx(1.0)
+    assert run["found"] == 0.0  # nothing is drawn at 0.99
