@@ -30,7 +30,7 @@ class OneEuroConfig:
     The defaults are tuned on the reference clips (`hgpose compare`): a walking or running person
     moves a good part of their crop a second, so the cutoff is high while they move (little lag)
     and low while a joint holds still. Applied to the same unsmoothed poses, the earlier pixel-speed
-    defaults (1.5 Hz, 0.01 per px/s) cost 0.4 to 11 points of PCK on the five reference clips and
+    defaults (1.5 Hz, 0.01 per px/s) cost 3 to 11 points of PCK on the five reference clips and
     moved 6 % of a walker's joints by more than 0.2 torso (lag); these cost 0.4 to 4 points and
     0.3 %. The price: they remove 8-34 % of the frame-to-frame jitter (acceleration) where the old
     ones removed 42-60 %.
