@@ -18,9 +18,8 @@ from engine.roi import PersonTracker, TrackerConfig, pose_score
 from engine.smoothing import OneEuroConfig, OneEuroFilter, ScoreFilter, ScoreSmoothing
 from engine.timing import StageTimer
 
-
-def _crop_smoothing() -> OneEuroConfig:
-    return OneEuroConfig(min_cutoff=1.5, beta=0.01)
+# The crop's filter, in pixel speeds (see PipelineConfig.crop_smoothing).
+CROP_SMOOTHING = OneEuroConfig(min_cutoff=1.5, beta=0.01)
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class PipelineConfig:
     flip_test: bool = False
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
     scores: ScoreSmoothing = field(default_factory=ScoreSmoothing)
-    crop_smoothing: OneEuroConfig = field(default_factory=_crop_smoothing)
+    crop_smoothing: OneEuroConfig = CROP_SMOOTHING
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
@@ -87,11 +86,13 @@ class PosePipeline:
         self.score_filter = ScoreFilter(self.config.scores)
         self.pose_crops = 0  # crops run for the pose itself (a flipped crop counts), for benchmarks
 
+    def _filters(self) -> tuple[OneEuroFilter, OneEuroFilter, ScoreFilter]:
+        return self.filter, self.crop_filter, self.score_filter
+
     def reset(self) -> None:
         self.tracker.reset()
-        self.filter.reset()
-        self.crop_filter.reset()
-        self.score_filter.reset()
+        for f in self._filters():
+            f.reset()
 
     def reconfigure(self, config: PipelineConfig) -> None:
         """Apply new options (e.g. from UI toggles) without losing the tracked person."""
@@ -128,10 +129,8 @@ class PosePipeline:
         keypoints = self._estimate(frame, [box], timer, flip=self.config.flip_test)[0]
         self.pose_crops += 2 if self.config.flip_test else 1
         if self.tracker.state == "acquired" and before != "tracking":
-            # A jump to a new place must not be smoothed over.
-            self.filter.reset()
-            self.crop_filter.reset()
-            self.score_filter.reset()
+            for f in self._filters():
+                f.reset()  # a jump to a new place must not be smoothed over
         filter_time = timestamp if timestamp is not None else frame_index / 30.0
         result = self._conclude(frame.shape, frame_index, float(timestamp if timestamp is not None else 0.0),
                                 filter_time, keypoints, box, smooth, timer)
@@ -148,9 +147,8 @@ class PosePipeline:
         if self.tracker.sides_switched:
             # The model's left/right labelling replaces the one followed: the same points trade
             # labels, so their smoothing histories trade rows too (rather than blend the two sides).
-            self.filter.permute(self.tracker.flip_permutation)
-            self.crop_filter.permute(self.tracker.flip_permutation)
-            self.score_filter.permute(self.tracker.flip_permutation)
+            for f in self._filters():
+                f.permute(self.tracker.flip_permutation)
         confident = self.tracker.is_confident(keypoints)
         for_crop = keypoints
         with timer.stage("smooth"):

@@ -163,8 +163,8 @@ def test_the_pose_shown_is_on_time_and_the_crop_does_not_depend_on_it(bundled_mo
     shown, unsmoothed = run(OneEuroConfig()), run(OneEuroConfig(enabled=False))
     assert [r.box for r in shown] == [r.box for r in unsmoothed]
     assert all(r.state in HELD for r in shown[1:])
-    # The filter this replaced: the same One Euro parameters as the crop's, in pixel speeds.
-    pixel = OneEuroFilter(OneEuroConfig(1.5, 0.01))
+    # The filter this replaced: the crop's own, in pixel speeds.
+    pixel = OneEuroFilter(PipelineConfig().crop_smoothing)
     old = [pixel(r.keypoints[:, :2], i / 30) for i, r in enumerate(unsmoothed)]
 
     def error(points: list) -> float:  # mean joint distance to the truth after a second of walking
