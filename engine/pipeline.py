@@ -116,7 +116,7 @@ class PosePipeline:
         return self._process(frame, frame_index, timestamp, smooth)
 
     def _process(self, frame: np.ndarray, frame_index: int, timestamp: float | None, smooth: bool,
-                 acquire_joints: int | None = None, still: bool = False) -> PoseResult:
+                 still: bool = False) -> PoseResult:
         t0 = time.perf_counter()
         timer = StageTimer()
         search_timer = StageTimer()  # the model search is part of tracking, not of this frame's infer
@@ -125,7 +125,7 @@ class PosePipeline:
             # The search only has to tell where someone is, so it skips the flip test: doubling
             # its many crops would buy nothing the final crop's flip test does not.
             box = self.tracker.propose(frame, lambda boxes: self._estimate(frame, boxes, search_timer, flip=False),
-                                       acquire_joints, still)
+                                       still)
         keypoints = self._estimate(frame, [box], timer, flip=self.config.flip_test)[0]
         self.pose_crops += 2 if self.config.flip_test else 1
         if self.tracker.state == "acquired" and before != "tracking":
@@ -200,20 +200,16 @@ class PosePipeline:
         """Pose in an unrelated still image (no smoothing, nothing carried over from earlier frames).
 
         A video gets several frames to find its person; a still gets the same steps at once: the
-        central crop; when that holds no confident person, the multi-crop person search (down to
-        the smaller crops of ``TrackerConfig.still_search_scales``: a still has no motion cue); then one
-        more pass on the crop the pose itself implies (the tracker's next crop), kept when it finds
-        at least as much. The search accepts a crop with as few joints as tracking keeps
-        (``keep_joints``, not ``min_joints``): a still has no next frame to confirm a person in,
-        so its best guess is shown, and ``confident`` still tells whether to trust it.
+        central crop; when that holds no confident person, the multi-crop person search, as a still
+        searches (:meth:`PersonTracker.propose` with ``still``); then one more pass on the crop the
+        pose itself implies (the tracker's next crop), kept when it finds at least as much.
+        ``confident`` still tells whether to trust the pose, by the usual bar.
         """
         self.reset()
         passes = [self.process(image, frame_index=index, timestamp=0.0, smooth=False)]
         result = passes[0]
         if self.tracker.state == "lost":
-            config = self.tracker.config
-            passes.append(self._process(image, index, 0.0, False, min(config.min_joints, config.keep_joints),
-                                        still=True))
+            passes.append(self._process(image, index, 0.0, False, still=True))
             if passes[-1].state == "acquired":
                 result = passes[-1]  # else nobody anywhere: the search kept the central crop
         if result.state != "lost" and self.tracker.state == "tracking":

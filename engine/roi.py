@@ -195,7 +195,7 @@ class HogPeopleDetector:
         return sorted(out, key=lambda d: -d[4])
 
 
-def search_boxes(width: int, height: int, scales: Sequence[float] = (1.0, 0.6)) -> list[CropBox]:
+def search_boxes(width: int, height: int, scales: Sequence[float] = TrackerConfig.search_scales) -> list[CropBox]:
     """Candidate crops for the multi-crop search: a sliding square at each scale (a fraction of the
     short side), half a crop apart."""
     boxes = []
@@ -327,13 +327,13 @@ class PersonTracker:
         if self.config.motion or self.config.motion_gate:
             self.motion.observe(frame)
 
-    def propose(self, frame: np.ndarray, estimate: EstimateFn, acquire_joints: int | None = None,
-                still: bool = False) -> CropBox:
+    def propose(self, frame: np.ndarray, estimate: EstimateFn, still: bool = False) -> CropBox:
         """The crop to use on ``frame``; may look for the person (motion cue, model search) when lost.
 
-        ``acquire_joints``: joints found that acquire a person (default ``min_joints``).
-        ``still``: ``frame`` is a still image: a search that finds nobody looks again with smaller
-        crops (``still_search_scales``).
+        ``still``: ``frame`` is a still image. Its search accepts a person with as few joints found
+        as tracking keeps (``keep_joints``, not ``min_joints``: a still has no next frame to confirm
+        a person in, so its best guess is shown), and when it finds nobody it looks again with
+        smaller crops (``still_search_scales``: a still has no motion cue).
         """
         h, w = frame.shape[:2]
         self.observe(frame)
@@ -342,7 +342,8 @@ class PersonTracker:
             self.box, self.state = central_box(w, h), "central"
             return self.box
         if self.state == "lost":
-            found = self._acquire(frame, estimate, acquire_joints or self.config.min_joints, still)
+            c = self.config
+            found = self._acquire(frame, estimate, min(c.min_joints, c.keep_joints) if still else c.min_joints, still)
             if found is not None:
                 self.box, self.state = found, "acquired"
         return self.box
