@@ -7,6 +7,7 @@ the JSON sidecar ``<name>.engine.json``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,11 +53,13 @@ def int8_sibling(path: Path) -> Path:
 INT8_SOURCE_KEY = "fp32_sha256"
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes (a 6.7 MB model: about 10 ms)."""
-    from engine.gpu.engine_sidecar import sha256_file  # the one implementation; light imports only
-
-    return sha256_file(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def stale_int8_reason(int8_meta: ModelMetadata, fp32_path: Path | None) -> str | None:

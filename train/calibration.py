@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.skeleton import Skeleton
-from train.metrics import LSP_TORSO
+from train.metrics import LSP_TORSO, correct_joints
 
 CANDIDATES = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
@@ -27,11 +27,7 @@ def joint_threshold(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, pck
     maximises (share of correct joints kept) - (share of wrong joints kept). ``None`` when the
     set has no correct or no wrong joints (an untrained or a perfect model): nothing to separate.
     """
-    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
-    lab = truth[..., 2] > 0
-    size = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
-    valid = lab & (lab[:, a] & lab[:, b] & (size > 1e-6))[:, None]
-    correct = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=2) <= pck_threshold * size[:, None]
+    correct, valid = correct_joints(pred, truth, skeleton, pck_threshold, torso)
     conf = pred[..., 2]
     pos, neg = conf[valid & correct], conf[valid & ~correct]
     if len(pos) == 0 or len(neg) == 0:

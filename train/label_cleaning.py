@@ -31,7 +31,7 @@ from engine.skeleton import LSP14
 GROUP_NAMES = ("arms", "legs")
 _VOTE = (("R wrist", "R elbow", "R shoulder", "L shoulder", "L elbow", "L wrist"),
          ("R ankle", "R knee", "L knee", "L ankle"))
-_SWAP = (_VOTE[0], (*_VOTE[1], "R hip", "L hip"))
+SWAP_GROUPS = (_VOTE[0], (*_VOTE[1], "R hip", "L hip"))  # the joints swapped, per group
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def swap_mirrored(labels: np.ndarray, result: CleaningResult) -> np.ndarray:
     """Labels (N, 14, 3) with each mirrored group's left and right joints swapped back."""
     out = labels.copy()
     perm = LSP14.flip_permutation()
-    for g, names in enumerate(_SWAP):
+    for g, names in enumerate(SWAP_GROUPS):
         idx = [LSP14.index(n) for n in names]
         rows = np.flatnonzero(result.mirrored[:, g])
         for i in idx:
@@ -145,7 +145,7 @@ class JointFixConfig:
 def mirrored_joints(result: CleaningResult) -> np.ndarray:
     """(N, 14) bool: the joints of every group the mirrored test flagged."""
     out = np.zeros((len(result.mirrored), len(LSP14.joints)), dtype=bool)
-    for g, names in enumerate(_SWAP):
+    for g, names in enumerate(SWAP_GROUPS):
         columns = np.array([LSP14.index(n) for n in names])
         out[np.ix_(result.mirrored[:, g], columns)] = True
     return out

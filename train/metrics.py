@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.skeleton import Skeleton
+from train.label_cleaning import SWAP_GROUPS
 
 # LSP14 torso for PCK: left shoulder to right hip.
 LSP_TORSO = ("L shoulder", "R hip")
@@ -24,6 +25,23 @@ class PCKResult:
     counts: tuple[int, ...]
 
 
+def correct_joints(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: float = 0.2,
+                   torso: tuple[str, str] = LSP_TORSO) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) bool twice: which joints lie within ``threshold`` torsos of the truth, and which
+    count (labelled, in a person whose torso joints are both labelled).
+
+    Args:
+        pred: (N, K, 2+) predicted x, y in any frame.
+        truth: (N, K, 3) ground truth x, y in the same frame, third column > 0 where labelled.
+    """
+    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
+    lab = truth[..., 2] > 0
+    torso_len = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
+    valid_person = lab[:, a] & lab[:, b] & (torso_len > 1e-6)
+    correct = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=2) <= threshold * torso_len[:, None]
+    return correct, lab & valid_person[:, None]
+
+
 def pck(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: float = 0.2,
         torso: tuple[str, str] = LSP_TORSO, exclude_from_limbs: tuple[str, ...] = LSP_HEAD_JOINTS) -> PCKResult:
     """PCK over N people.
@@ -35,13 +53,7 @@ def pck(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: floa
     A joint is correct when it lies within ``threshold * |truth[torso[0]] - truth[torso[1]]|``.
     People whose torso joints are not both labelled are skipped; unlabelled joints are not counted.
     """
-    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
-    lab = truth[..., 2] > 0
-    torso_len = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
-    valid_person = lab[:, a] & lab[:, b] & (torso_len > 1e-6)
-    dist = np.linalg.norm(pred[..., :2] - truth[..., :2], axis=2)
-    correct = dist <= threshold * torso_len[:, None]
-    counted = lab & valid_person[:, None]
+    correct, counted = correct_joints(pred, truth, skeleton, threshold, torso)
     hits = (correct & counted).sum(axis=0)
     counts = counted.sum(axis=0)
     per_joint = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
@@ -100,38 +112,25 @@ def mirrored_people(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apa
     return MirrorResult(int(mirrored.sum()), int(eligible.sum()))
 
 
-ARM_WORDS = ("shoulder", "elbow", "wrist")
-LEG_WORDS = ("hip", "knee", "ankle")
-
-
 def sides_oracle(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: float = 0.2,
                  torso: tuple[str, str] = LSP_TORSO) -> PCKResult:
     """PCK as it would be with every person's arms and legs labelled the right way round.
 
-    For each person, the arm joints (shoulders, elbows, wrists) and, separately, the leg joints
-    (hips, knees, ankles) take whichever labelling, the model's or its left/right swap, gets more
-    of them correct. The difference from :func:`pck` is what left/right confusions cost: an upper
+    For each person, each of :data:`train.label_cleaning.SWAP_GROUPS` (the arms; the legs with
+    the hips) takes whichever labelling, the model's or its left/right swap, gets more of its
+    joints correct. The difference from :func:`pck` is what left/right confusions cost: an upper
     bound on what fixing them alone could gain (it also forgives labels that are themselves mirrored).
 
     Args:
         pred: (N, K, 2+) predictions; truth: (N, K, 3) labels in the same frame.
     """
-    perm = np.array(skeleton.flip_permutation())
-    a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
-    lab = truth[..., 2] > 0
-    torso_len = np.linalg.norm(truth[:, a, :2] - truth[:, b, :2], axis=1)
-
-    def hits(p: np.ndarray) -> np.ndarray:  # (N, K) correct and labelled
-        return (np.linalg.norm(p[..., :2] - truth[..., :2], axis=2) <= threshold * torso_len[:, None]) & lab
-
-    swapped = pred[:, perm]
-    given, other = hits(pred), hits(swapped)
+    swapped = pred[:, list(skeleton.flip_permutation())]
+    given, counted = correct_joints(pred, truth, skeleton, threshold, torso)
+    other, _ = correct_joints(swapped, truth, skeleton, threshold, torso)
+    given, other = given & counted, other & counted
     best = pred.copy()
-    for words in (ARM_WORDS, LEG_WORDS):
-        group = np.array([i for i, n in enumerate(skeleton.joints)
-                          if any(w in n.lower() for w in words) and perm[i] != i])
-        if len(group) == 0:
-            continue
+    for names in SWAP_GROUPS:
+        group = np.array([skeleton.index(n) for n in names])
         better = other[:, group].sum(axis=1) > given[:, group].sum(axis=1)
         best[np.ix_(better, group)] = swapped[np.ix_(better, group)]
     return pck(best, truth, skeleton, threshold, torso)

@@ -21,6 +21,7 @@ from typing import Any
 from engine.atomic import atomic_path
 from engine.errors import ConfigError, ModelError
 from engine.metadata import ModelMetadata
+from engine.model_file import file_sha256
 
 SIDECAR_FORMAT = "hgpose-tensorrt-engine"
 SIDECAR_VERSION = 1
@@ -189,14 +190,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def rebuild_command(onnx: Path | str, engine: Path, settings: BuildSettings) -> str:
     """The exact ``hgpose build-engine`` command line that rebuilds ``engine`` from ``onnx``."""
     argv = ["hgpose", "build-engine", str(onnx), "--out", str(engine), "--batch", str(settings.batch)]
@@ -274,7 +267,7 @@ def model_mismatch(engine: Path, sidecar: EngineSidecar) -> str | None:
     """
     source = Path(sidecar.onnx_path)
     if source.is_file():
-        if sha256_file(source) != sidecar.onnx_sha256:
+        if file_sha256(source) != sidecar.onnx_sha256:
             return f"{source} has changed since the engine was built from it"
         return None
     sibling = Path(engine).with_suffix(".onnx")
