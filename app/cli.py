@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from engine.cli_options import (
     CommandParser,
+    add_model_options,
     add_runtime_options,
     fraction,
     non_negative_float,
@@ -44,9 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = CommandParser("hgpose app", __doc__)
     p.add_argument("--source", help="camera index (0), video file, image folder, image, or rtsp:// / http:// URL "
                                     "(default: the bundled clip)")
-    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
-                                                   "tensorrt (default: auto)")
+    add_model_options(p)
     p.add_argument("--camera-size", metavar="WxH", help="camera capture resolution, e.g. 1280x720")
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are hidden (default: the model's calibrated "

@@ -66,9 +66,9 @@ def usage(table: dict[str, str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _dispatch(argv)
-        sys.stdout.flush()
+        sys.stdout.flush()  # output still buffered meets a reader that left here, not at exit
         return code
-    except BrokenPipeError:  # `hgpose --help | head`, or a command's --help: argparse prints it
+    except BrokenPipeError:  # `hgpose compare A B | head`, `hgpose --help | head`: quietly, exit 141
         from engine.cli_support import stdout_reader_left
 
         return stdout_reader_left()

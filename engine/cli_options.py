@@ -13,6 +13,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from engine.errors import ConfigError
@@ -113,6 +114,28 @@ def int_list(text: str) -> list[int]:
 def frame_list(text: str) -> list[int]:
     """Comma-separated frame numbers (0 is the first), e.g. ``0,4,9``."""
     return _whole_numbers(text, 0)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--backend``, as every command that runs one model spells them."""
+    parser.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
+    parser.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
+                                                        "tensorrt (default: auto)")
+
+
+def joint_names(text: str) -> list[str]:
+    """Comma-separated joint names, e.g. ``R knee,L knee`` (checked against a skeleton later)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_judging_options(parser: argparse.ArgumentParser, threshold_default: str) -> None:
+    """``--joints`` and ``--threshold`` of the commands that score keypoints against a reference
+    (``compare``, ``track-eval``); ``threshold_default`` says where the default comes from."""
+    parser.add_argument("--joints", type=joint_names,
+                        help="comma-separated joint names to judge (default: shoulders, elbows, wrists, knees "
+                             "and ankles)")
+    parser.add_argument("--threshold", type=fraction, default=None,
+                        help=f"drawing threshold (default: {threshold_default})")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:

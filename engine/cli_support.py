@@ -35,14 +35,12 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     interrupted`` once, followed by the interrupt's own text if the body re-raised it with one
     (``raise KeyboardInterrupt("the frames so far are in out/x.json")``).
 
-    A reader that goes away (``hgpose compare A B | head -3``) ends the command quietly with
-    ``EXIT_BROKEN_PIPE``, as other command-line tools end, not with a traceback.
+    A reader of stdout that goes away (``hgpose compare A B | head -3``) is handled once, where
+    every command starts: :func:`engine.cli.main` (:func:`stdout_reader_left`).
     """
     quiet_native_logging()
     try:
-        code = body()
-        sys.stdout.flush()  # output still buffered meets a reader that left here, not at exit
-        return code
+        return body()
     except HgposeError as exc:
         print(f"hgpose {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -50,8 +48,6 @@ def run_command(name: str, body: Callable[[], int]) -> int:
         detail = f"; {exc}" if str(exc) else ""
         print(f"hgpose {name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return stdout_reader_left()
 
 
 def stdout_reader_left() -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.cli_options import (
     CommandParser,
+    add_model_options,
     add_runtime_options,
     fraction,
     non_negative_float,
@@ -29,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video files, image folders or images (default: the bundled clip)")
     p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="output directory (default: ./out)")
     p.add_argument("--render", action="store_true", help="also write <stem>.mp4 with the skeleton overlay")
-    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
-                                                   "tensorrt (default: auto)")
+    add_model_options(p)
     # On by default: offline annotation wants the better pose (+0.03 PCK@0.2 on LSPET) more than the
     # speed (one more crop a frame; the person search is not flipped).
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,

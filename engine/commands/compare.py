@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli_options import CommandParser, fraction
+from engine.cli_options import CommandParser, add_judging_options
 from engine.cli_support import argv_or_default, run_command
 
 
@@ -21,10 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prediction", type=Path, metavar="PRED.json", help="the keypoints to judge")
     p.add_argument("reference", type=Path, metavar="REF.json",
                    help="the reference (null joints and null frames allowed)")
-    p.add_argument("--joints", help="comma-separated joint names to judge (default: shoulders, elbows, "
-                                    "wrists, knees and ankles)")
-    p.add_argument("--threshold", type=fraction, default=None,
-                   help="drawing threshold (default: the prediction's angle_min_confidence)")
+    add_judging_options(p, "the prediction's angle_min_confidence")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
 
@@ -35,8 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from engine.comparison import compare, format_report, load_keypoints
 
-        joints = [j.strip() for j in args.joints.split(",") if j.strip()] if args.joints else None
-        result = compare(load_keypoints(args.prediction), load_keypoints(args.reference), joints, args.threshold)
+        result = compare(load_keypoints(args.prediction), load_keypoints(args.reference), args.joints, args.threshold)
         print(json.dumps(result.as_dict(), indent=1) if args.json else format_report(result))
         return 0
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from engine.cli_options import (
     CommandParser,
+    add_judging_options,
+    add_model_options,
     add_runtime_options,
-    fraction,
     frame_list,
     non_negative_float,
     spinning_flag,
@@ -29,18 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = CommandParser("hgpose track-eval", __doc__)
     p.add_argument("video", type=Path, metavar="VIDEO", help="the clip the reference describes")
     p.add_argument("reference", type=Path, metavar="REF.json", help="reference keypoints of that clip")
-    p.add_argument("--model", type=Path, help="model file (default: the bundled model)")
-    p.add_argument("--backend", default="auto", help="auto (default), onnxruntime, torch, ...")
+    add_model_options(p)
     p.add_argument("--starts", type=frame_list, default=[0, 4, 9, 15], metavar="N,N,...",
                    help="frames to start the runs at (default: 0,4,9,15)")
     p.add_argument("--flip", choices=("both", "on", "off"), default="both",
                    help="flip test in the runs: both (default: each start twice), on or off")
     p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
                    help="as annotate --upright (default: 0, off)")
-    p.add_argument("--joints", help="comma-separated joint names to judge (default: shoulders, elbows, "
-                                    "wrists, knees and ankles)")
-    p.add_argument("--threshold", type=fraction, default=None,
-                   help="drawing threshold (default: the model's calibrated threshold, as annotate draws)")
+    add_judging_options(p, "the model's calibrated threshold, as annotate draws")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_options(p, spinning=ANNOTATE_SPINNING)
@@ -58,16 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.roi import TrackerConfig
         from engine.tracking_eval import check_inputs, evaluate_tracking, format_evaluation
 
-        joints = [j.strip() for j in args.joints.split(",") if j.strip()] if args.joints else None
         reference = load_keypoints(args.reference)
         flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
-        select_joints(reference.joints, joints)  # an unknown name fails here, not after the runs
+        select_joints(reference.joints, args.joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
         config = PipelineConfig(tracker=TrackerConfig(upright=args.upright))
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,
-                                       progress=not args.quiet, joints=joints, threshold=args.threshold)
+                                       progress=not args.quiet, joints=args.joints, threshold=args.threshold)
         print(json.dumps(result.as_dict(), indent=1) if args.json else format_evaluation(result))
         return 0
 

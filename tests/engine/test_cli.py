@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from closed_pipe import run_into_closed_pipe
 
 from engine.cli import command_modules, main, summary
 from engine.commands.annotate import main as annotate
@@ -100,12 +101,5 @@ def test_ffmpeg_noise_stays_off_the_terminal(tmp_path) -> None:
 
 def test_help_into_a_closed_pipe_ends_quietly() -> None:
     # `hgpose --help | head -1` once printed a traceback: the reading end closed before the write.
-    import os
-
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], stdout=write_end, stderr=subprocess.PIPE,
-                          text=True, timeout=60, env=env)
-    os.close(write_end)
+    proc = run_into_closed_pipe(["--help"])
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr

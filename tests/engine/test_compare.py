@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from closed_pipe import run_into_closed_pipe
 
 from engine.commands.compare import main
 from engine.comparison import compare, load_keypoints
@@ -107,30 +108,19 @@ def test_mismatched_inputs_are_one_line_errors(files: tuple[Path, Path], tmp_pat
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(files: tuple[Path, Path]) -> None:
     # `hgpose compare A B | head -1`: the pipe's reading end is closed before the command writes.
-    import os
-    import subprocess
-    import sys
-
-    read_end, write_end = os.pipe()
-    os.close(read_end)
     for buffered in (True, False):  # the report is smaller than stdout's buffer: it fails at the flush
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-        if not buffered:
-            env["PYTHONUNBUFFERED"] = "1"
-        proc = subprocess.run([sys.executable, "-m", "engine.cli", "compare", str(files[0]), str(files[1])],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+        proc = run_into_closed_pipe(["compare", str(files[0]), str(files[1])], unbuffered=not buffered)
         assert proc.returncode == 141, (buffered, proc.stderr)
         assert proc.stderr == ""  # no traceback, no message
-    os.close(write_end)
 
 
 def test_a_broken_pipe_that_is_not_stdout_is_an_error(capsys) -> None:
-    from engine.cli_support import run_command
+    from engine.cli_support import stdout_reader_left
 
-    def body() -> int:
-        print("working")
-        raise BrokenPipeError(32, "a worker's pipe")
-
+    print("working")
     with pytest.raises(BrokenPipeError):
-        run_command("train", body)  # stdout (captured here) has no closed reader: not hidden
+        try:
+            raise BrokenPipeError(32, "a worker's pipe")
+        except BrokenPipeError:
+            stdout_reader_left()  # stdout (captured here) has no closed reader: not hidden
     assert capsys.readouterr().out == "working\n"

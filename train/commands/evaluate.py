@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cli_options import CommandParser, add_runtime_options, fraction, positive_int, spinning_flag
+from engine.cli_options import (
+    CommandParser,
+    add_model_options,
+    add_runtime_options,
+    fraction,
+    positive_int,
+    spinning_flag,
+)
 from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 
@@ -32,9 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range", dest="image_range", metavar="START:STOP",
                    help="1-based inclusive image numbers, e.g. 9001:10000 for the LSPET validation split "
                         "(default: all)")
-    p.add_argument("--model", type=Path, help="model file (.onnx, .pt or .engine; default: the bundled model)")
-    p.add_argument("--backend", default="auto", help="auto, onnxruntime, onnxruntime-cuda, torch, torch-cuda, "
-                                                   "tensorrt (default: auto)")
+    add_model_options(p)
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="crops per backend call (32)")
     p.add_argument("--pck-threshold", type=fraction, default=0.2, metavar="FRACTION",
