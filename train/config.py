@@ -42,6 +42,10 @@ class DataConfig:
     # keypoints (``hgpose prepare --teachers``), each joint weighted by the teacher's score.
     # 0 trains on the labels alone; packs without teachers add nothing.
     distill_weight: float = 0.0
+    # Loss weight of the people the packs' teacher sees from behind (train.facing), against 1 for
+    # everyone else: the model mirrors back views about three times as often as front views.
+    # Needs a pack with teacher keypoints unless it is 1.
+    back_view_weight: float = 1.0
 
 
 OPTIMISERS = ("adam", "rmsprop")
@@ -114,6 +118,8 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not self.data.distill_weight >= 0.0:
             raise ConfigError(f"data.distill_weight must be 0 or more, got {self.data.distill_weight}")
+        if not self.data.back_view_weight >= 0.0:
+            raise ConfigError(f"data.back_view_weight must be 0 or more, got {self.data.back_view_weight}")
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

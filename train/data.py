@@ -10,6 +10,7 @@ from engine.crop import normalise_batch
 from engine.metadata import Normalisation
 from engine.skeleton import get_skeleton
 from train.augment import AugmentConfig, augment
+from train.facing import BACK, facing
 from train.pack import Pack
 from train.targets import gaussian_heatmaps
 
@@ -21,6 +22,8 @@ class PackDataset(Dataset):
     With ``distill_weight > 0`` and a pack holding teacher keypoints, the targets are
     (2, K, S/4, S/4) and the weights (2, K): the labels' and the teacher's, the teacher's weights
     being its scores times ``distill_weight`` (see :func:`train.trainer.heatmap_loss`).
+    With ``back_view_weight`` ≠ 1, both weights of the people the teacher sees from behind
+    (:func:`train.facing.facing`) are scaled by it.
 
     Randomness comes from a generator seeded by (seed, epoch, index), so a resumed run sees exactly
     the same augmentations as an uninterrupted one, with any number of workers.
@@ -28,7 +31,7 @@ class PackDataset(Dataset):
 
     def __init__(self, pack: Pack, input_size: int, heatmap_size: int, augment_config: AugmentConfig,
                  normalisation: Normalisation, sigma: float = 1.0, seed: int = 0,
-                 distill_weight: float = 0.0) -> None:
+                 distill_weight: float = 0.0, back_view_weight: float = 1.0) -> None:
         self.pack = pack
         self.input_size = input_size
         self.heatmap_size = heatmap_size
@@ -39,6 +42,10 @@ class PackDataset(Dataset):
         self.epoch = 0
         self.flip_perm = get_skeleton(pack.info["skeleton"]).flip_permutation()
         self.distill_weight = distill_weight if pack.teacher is not None else 0.0
+        # (N,) per-person loss weight; a person's facing survives every augmentation (train.facing).
+        self.person_weight = np.ones(len(pack), dtype=np.float32)
+        if pack.teacher is not None and back_view_weight != 1.0:
+            self.person_weight[facing(pack.joints, pack.teacher) == BACK] = back_view_weight
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -65,8 +72,9 @@ class PackDataset(Dataset):
             heat_l, w_l = gaussian_heatmaps(labels, self.input_size, self.heatmap_size, self.sigma)
             heat_t, w_t = gaussian_heatmaps(teacher, self.input_size, self.heatmap_size, self.sigma)
             w_t *= teacher[:, 2] * self.distill_weight
+            weights = np.stack([w_l, w_t]) * self.person_weight[index]
             return (torch.from_numpy(x), torch.from_numpy(np.stack([heat_l, heat_t])),
-                    torch.from_numpy(np.stack([w_l, w_t])), torch.from_numpy(labels))
+                    torch.from_numpy(weights), torch.from_numpy(labels))
         heat, weights = gaussian_heatmaps(joints, self.input_size, self.heatmap_size, self.sigma)
-        return (torch.from_numpy(x), torch.from_numpy(heat), torch.from_numpy(weights),
+        return (torch.from_numpy(x), torch.from_numpy(heat), torch.from_numpy(weights * self.person_weight[index]),
                 torch.from_numpy(joints))

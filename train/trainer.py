@@ -239,9 +239,13 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     if config.data.distill_weight > 0 and train_pack.teacher is None:
         raise ConfigError(f"data.distill_weight is {config.data.distill_weight} but {config.data.train_pack} holds no "
                           "teacher keypoints (make it with `hgpose prepare --teachers ...`)")
+    if config.data.back_view_weight != 1.0 and train_pack.teacher is None:
+        raise ConfigError(f"data.back_view_weight is {config.data.back_view_weight} but {config.data.train_pack} "
+                          "holds no teacher keypoints to tell back views by (make it with `hgpose prepare "
+                          "--teachers ...`)")
     ds = PackDataset(train_pack, config.model.input_size, config.model.heatmap_size, config.augment,
                      meta.normalisation, sigma=config.data.sigma, seed=config.seed,
-                     distill_weight=config.data.distill_weight)
+                     distill_weight=config.data.distill_weight, back_view_weight=config.data.back_view_weight)
     workers = config.data.num_workers if config.data.num_workers >= 0 else (4 if device.type == "cuda" else 0)
     sampler = dist.EpochSampler(ds, ctx, seed=config.seed)
     batch_size = config.optim.batch_size

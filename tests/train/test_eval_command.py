@@ -217,6 +217,30 @@ def test_eval_clean_labels_swaps_a_mirrored_person_back(tmp_path: Path, capsys: 
     assert raw[0].startswith(f"left/right oracle: PCK@0.2 {52 / 55:.4f},")
 
 
-def test_eval_clean_labels_needs_images(tmp_path: Path, refused) -> None:
-    code, err = refused(main, ["--pack", str(tmp_path / "p.npz"), "--clean-labels", str(tmp_path / "t.npz")])
-    assert code == 6 and "--clean-labels applies to --root" in err
+def test_eval_teachers_break_the_mirrored_share_down_by_facing(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from train_synthetic import teacher_arrays
+
+    base, truth = _known_answer_folder(tmp_path / "lsp")
+    perm = list(LSP14.flip_permutation())
+    truth[2] = base[perm]  # person 3 is seen from behind, and labelled so; the model answers "front"
+    scipy.io.savemat(str(tmp_path / "lsp" / "joints.mat"), {"joints": truth.transpose(1, 2, 0)})
+    seen = np.stack([base, base, base[perm], base[perm]])  # the teachers see persons 3 and 4 from behind
+    arrays = teacher_arrays(seen)
+    arrays["blazepose"][3] = np.nan  # ... but BlazePose found nobody in image 4: unclear
+    np.savez(tmp_path / "teachers.npz", **arrays)
+    model = _model_answering(base, tmp_path / "answer.onnx")
+
+    assert main(["--root", str(tmp_path / "lsp"), "--model", str(model), "--backend", "onnxruntime", "--quiet",
+                 "--teachers", str(tmp_path / "teachers.npz")]) == 0
+
+    lines = _last_lines(capsys, 4)
+    assert lines[0].startswith("mirrored 0.2500 (1 of 4 ")
+    assert lines[1] == ("mirrored by facing (both teachers agree): front 0.0000 (0 of 2), "
+                        "back 1.0000 (1 of 1), unclear 0.0000 (0 of 1)")
+
+
+@pytest.mark.parametrize("option", ["--clean-labels", "--teachers"])
+def test_eval_teacher_options_need_images(option: str, tmp_path: Path, refused) -> None:
+    code, err = refused(main, ["--pack", str(tmp_path / "p.npz"), option, str(tmp_path / "t.npz")])
+    assert code == 6 and f"{option} applies to --root" in err

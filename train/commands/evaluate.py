@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean-labels", type=Path, metavar="TEACHERS",
                    help="with --root: score against labels cleaned with this teacher file (mirrored left/right "
                         "labels swapped back, as `hgpose prepare --teachers` does for training)")
+    p.add_argument("--teachers", type=Path, metavar="TEACHERS",
+                   help="with --root: also break the mirrored share down by which way people face, where "
+                        "this teacher file's two models agree (front, back, unclear)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_options(p, spinning="off")
     return p
@@ -70,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.pack is not None and args.image_range:
             raise ConfigError("--range applies to --root; a pack holds its own split")
-        if args.pack is not None and args.clean_labels is not None:
-            raise ConfigError("--clean-labels applies to --root (it matches teachers to image names)")
+        for option, value in (("--clean-labels", args.clean_labels), ("--teachers", args.teachers)):
+            if args.pack is not None and value is not None:
+                raise ConfigError(f"{option} applies to --root (it matches teachers to image names)")
         # The data is checked before the model is loaded: a typo in --root or --pack fails fast.
         if args.pack is not None:
             pack = read_pack(args.pack, progress=not args.quiet)
@@ -84,14 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not samples:
                 raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
             source, truth = args.root, np.stack([s.joints for s in samples])
+            names = [s.image_path.name for s in samples]
             if args.clean_labels is not None:
                 from train.label_cleaning import find_mirrored, swap_mirrored
                 from train.teachers import load_teachers
 
-                teachers = load_teachers(args.clean_labels).select([s.image_path.name for s in samples])
+                teachers = load_teachers(args.clean_labels).select(names)
                 found = find_mirrored(truth, teachers.movenet, teachers.blazepose)
                 truth = swap_mirrored(truth, found)
                 print(f"cleaned labels: {found.summary()}", file=sys.stderr)
+            if args.teachers is not None:
+                from train.facing import agreed_facing
+                from train.teachers import load_teachers
+
+                seen = load_teachers(args.teachers).select(names)
+                facing = agreed_facing(truth, seen.movenet, seen.blazepose)
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             check_compatible(backend.metadata, skeleton=LSP14.name)
@@ -114,6 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         mirror = mirrored_people(preds, truth, LSP14)
         print(f"mirrored {mirror.share:.4f} ({mirror.mirrored} of {mirror.eligible} people whose left and right "
               "are apart)")
+        if args.teachers is not None:
+            from train.facing import BACK, FRONT, UNCLEAR
+
+            parts = []
+            for name, value in (("front", FRONT), ("back", BACK), ("unclear", UNCLEAR)):
+                m = mirrored_people(preds[facing == value], truth[facing == value], LSP14)
+                parts.append(f"{name} {m.share:.4f} ({m.mirrored} of {m.eligible})")
+            print(f"mirrored by facing (both teachers agree): {', '.join(parts)}")
         print(f"PCK@{t}-limbs {res.limbs:.4f}")
         print(f"PCK@{t} {res.overall:.4f}")
         return 0
