@@ -22,8 +22,9 @@ class PackDataset(Dataset):
     With ``distill_weight > 0`` and a pack holding teacher keypoints, the targets are
     (2, K, S/4, S/4) and the weights (2, K): the labels' and the teacher's, the teacher's weights
     being its scores times ``distill_weight`` (see :func:`train.trainer.heatmap_loss`).
-    With ``back_view_weight`` ≠ 1, both weights of the people the teacher sees from behind
-    (:func:`train.facing.facing`) are scaled by it.
+    With ``back_view_weight`` ≠ 1, the loss weights (the labels' and, with distillation, the
+    teacher's) of the people the teacher sees from behind (:func:`train.facing.facing`) are
+    scaled by it.
 
     Randomness comes from a generator seeded by (seed, epoch, index), so a resumed run sees exactly
     the same augmentations as an uninterrupted one, with any number of workers.

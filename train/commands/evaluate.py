@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.pack is not None and value is not None:
                 raise ConfigError(f"{option} applies to --root (it matches teachers to image names)")
         # The data is checked before the model is loaded: a typo in --root or --pack fails fast.
+        facings: np.ndarray | None = None  # with --teachers: FRONT, BACK or UNCLEAR per person
         if args.pack is not None:
             pack = read_pack(args.pack, progress=not args.quiet)
             if pack.info.get("skeleton") != LSP14.name:
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from train.teachers import load_teachers
 
                 seen = load_teachers(args.teachers).select(names)
-                facing = agreed_facing(truth, seen.movenet, seen.blazepose)
+                facings = agreed_facing(truth, seen.movenet, seen.blazepose)
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             check_compatible(backend.metadata, skeleton=LSP14.name)
@@ -125,12 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         mirror = mirrored_people(preds, truth, LSP14)
         print(f"mirrored {mirror.share:.4f} ({mirror.mirrored} of {mirror.eligible} people whose left and right "
               "are apart)")
-        if args.teachers is not None:
+        if facings is not None:
             from train.facing import BACK, FRONT, UNCLEAR
 
             parts = []
             for name, value in (("front", FRONT), ("back", BACK), ("unclear", UNCLEAR)):
-                m = mirrored_people(preds[facing == value], truth[facing == value], LSP14)
+                m = mirrored_people(preds[facings == value], truth[facings == value], LSP14)
                 parts.append(f"{name} {m.share:.4f} ({m.mirrored} of {m.eligible})")
             print(f"mirrored by facing (both teachers agree): {', '.join(parts)}")
         print(f"PCK@{t}-limbs {res.limbs:.4f}")
