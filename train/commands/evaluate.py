@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.skeleton import LSP14
         from train.datasets.lsp import load_lsp, parse_image_range
         from train.evaluation import predict_pack_crops, predict_samples
+        from train.facing import BACK, FRONT, UNCLEAR, agreed_facing
         from train.metrics import mirrored_people, pck, sides_oracle
         from train.pack import read_pack
 
@@ -90,18 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
             source, truth = args.root, np.stack([s.joints for s in samples])
             names = [s.image_path.name for s in samples]
+            from train.teachers import load_teachers  # both teacher options match by image name
+
             if args.clean_labels is not None:
                 from train.label_cleaning import find_mirrored, swap_mirrored
-                from train.teachers import load_teachers
 
                 teachers = load_teachers(args.clean_labels).select(names)
                 found = find_mirrored(truth, teachers.movenet, teachers.blazepose)
                 truth = swap_mirrored(truth, found)
                 print(f"cleaned labels: {found.summary()}", file=sys.stderr)
             if args.teachers is not None:
-                from train.facing import agreed_facing
-                from train.teachers import load_teachers
-
                 seen = load_teachers(args.teachers).select(names)
                 facings = agreed_facing(truth, seen.movenet, seen.blazepose)
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
@@ -127,8 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mirrored {mirror.share:.4f} ({mirror.mirrored} of {mirror.eligible} people whose left and right "
               "are apart)")
         if facings is not None:
-            from train.facing import BACK, FRONT, UNCLEAR
-
             parts = []
             for name, value in (("front", FRONT), ("back", BACK), ("unclear", UNCLEAR)):
                 m = mirrored_people(preds[facings == value], truth[facings == value], LSP14)
