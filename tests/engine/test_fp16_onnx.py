@@ -100,8 +100,10 @@ def test_fp16_matches_fp32_on_real_frames(model: str, request: pytest.FixtureReq
     same = (x32 == x16) & (y32 == y16)
     top2 = np.sort(h32.reshape(*h32.shape[:2], -1), axis=2)[..., -2]
     tie = v32 - top2 < TIE
-    # The crops are random boxes on the clip, many without the walker, so many maps are faint.
-    assert tie.mean() < 0.5, "most maps must have a clear peak, or the argmax check says nothing"
+    # The crops are random boxes on the clip, many without the walker, so many maps are faint (with
+    # the stage-9 model 61 % of these 168 maps are near-ties; stage 6 had under half). Enough clear
+    # peaks must remain for the argmax check below to say something.
+    assert (~tie).sum() >= 50, f"only {(~tie).sum()} maps have a clear peak: the argmax check says nothing"
     assert same[~tie].all(), f"{(~same & ~tie).sum()} clear peaks moved in FP16"
     # Where FP16 picked another pixel of a near-tie, that pixel is (almost) as high in FP32 too.
     picked = np.take_along_axis(h32.reshape(*h32.shape[:2], -1), (y16 * h32.shape[3] + x16)[..., None], axis=2)[..., 0]
