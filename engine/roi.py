@@ -5,10 +5,10 @@ frame's crop holds the whole body the pose implies (:mod:`engine.body_model`): t
 and head place the person's last well-seen pose (or a standing pose) over the joints that are weak,
 so legs that turn weak stay in the crop and can come back. The crop shrinks only when a measured
 torso says the person got smaller. When the person is lost the tracker looks where the frame moved
-(:mod:`engine.motion`, a few crops), then searches the whole frame with a batched multi-crop pass
-through the pose model itself, which needs no other model (or OpenCV's HOG people detector where the
-OpenCV build still has it); a scene that has not changed since a search found nobody is not searched
-again. Left and right are kept consistent from frame to frame.
+(:mod:`engine.motion`: a few crops, at least the lost person's size), then searches the whole frame
+with a batched multi-crop pass through the pose model itself, which needs no other model (or
+OpenCV's HOG people detector where the OpenCV build still has it); a scene that has not changed
+since a search found nobody is not searched again. Left and right are kept consistent from frame to frame.
 
 Frame: boxes are ``CropBox`` in frame pixels; they are kept inside the frame, so every keypoint
 decoded from a crop lies inside the frame too (unless ``upright`` turns the crop: a turned square's
@@ -89,11 +89,12 @@ class TrackerConfig:
             most promising crops and the best crop of each size (8 neighbours each, a quarter crop
             away); 0 turns it off.
         motion: on videos, first look where the frame moved (a few crops) before searching it all.
-        motion_trace: when the last whole-frame search found nobody and a motion crop now holds at
-            least this many joints with support (a trace of someone coming into view, not yet a
-            person), the whole-frame search that falls due waits for the next period, at most
-            ``max_deferrals`` times in a row (something that moves and merely looks like a trace
-            cannot hold the search off for long).
+        motion_trace: when a motion crop holds at least this many joints with support (a trace of
+            someone, not yet a person) and either the last whole-frame search found nobody (someone
+            coming into view) or a confirmed person was lost (most likely the trace itself), the
+            whole-frame search that falls due waits for the next period, at most ``max_deferrals``
+            times in a row (something that moves and merely looks like a trace cannot hold the
+            search off for long).
         max_deferrals: see ``motion_trace``.
         motion_gate: skip a whole-frame search when the scene has not changed since the last one
             that found nobody (it would find nobody again).
@@ -236,6 +237,14 @@ def _step_towards(current: CropBox, target: CropBox, step: float) -> CropBox:
     k = 1.0 if dist <= limit else limit / dist
     return CropBox(current.cx + k * dx, current.cy + k * dy, min(target.size, (1 + step) * current.size),
                    target.rotation)
+
+
+def _contains(box: CropBox, x: float, y: float) -> bool:
+    """Whether the point (x, y) in frame pixels lies in ``box`` (turned boxes: in its axes)."""
+    a = np.radians(box.rotation)
+    u = np.cos(a) * (x - box.cx) - np.sin(a) * (y - box.cy)
+    v = np.sin(a) * (x - box.cx) + np.cos(a) * (y - box.cy)
+    return bool(max(abs(u), abs(v)) <= box.size / 2)
 
 
 def _square_around(points: np.ndarray, padding: float, rotation: float = 0.0) -> CropBox:
@@ -490,8 +499,12 @@ class PersonTracker:
             # a reason to look elsewhere, and the crop where it was is the best guess.
             return None
         candidates = self.motion.proposals() if c.motion else []
-        trace = False
+        trace = trace_on_lost = False
         if candidates:
+            if self._confirmed and self.box is not None:
+                # Differencing marks the moving limbs, often a part of the person; the confirmed
+                # person lost is as large as their crop was, so look at that scale.
+                candidates = [replace(b, size=max(b.size, self.box.size)) for b in candidates]
             boxes = [clamp_box(b, w, h) for b in candidates]
             poses = estimate(boxes)
             self.search_crops += len(boxes)
@@ -499,14 +512,19 @@ class PersonTracker:
             if self._acquirable(poses[best], min_joints):
                 return self._acquired_box(poses[best], boxes[best], (w, h))
             trace = self._counts(poses[best])[1] >= c.motion_trace
+            # The trace is where the confirmed person was lost: most likely that person, in a pose
+            # the model reads weakly.
+            trace_on_lost = trace and self._confirmed and self.box is not None \
+                and _contains(self.box, boxes[best].cx, boxes[best].cy)
         self._since_search += 1
         if (self._since_search - 1) % max(1, c.redetect_every) != 0:
             return None
-        if trace and self._failed_gate is not None and self._deferred < c.max_deferrals:
-            # The last whole-frame search found nobody, and now someone is coming into view where
-            # the frame moves (a person entering at an edge is only partly visible for a few
-            # frames): the motion crops follow them each frame, and a whole-frame search now would
-            # mostly find the same part of them, at 20 crops' cost.
+        if ((trace and self._failed_gate is not None) or trace_on_lost) and self._deferred < c.max_deferrals:
+            # A trace of someone where the frame moves, and either the last whole-frame search
+            # found nobody (a person entering at an edge is only partly visible for a few frames)
+            # or the person followed was just lost there (an unusual pose the model reads weakly,
+            # e.g. a runner bent flat on a treadmill): the motion crops follow them each frame, and
+            # a whole-frame search now would mostly find the same part of them, at 20 crops' cost.
             self._deferred += 1
             self.searches_deferred += 1
             return None

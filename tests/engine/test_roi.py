@@ -314,6 +314,49 @@ def test_a_trace_where_the_frame_moves_defers_the_whole_frame_search(motion_trac
     assert tracker.searches_deferred == (3 if motion_trace == 3 else 0)
 
 
+def test_a_person_lost_in_place_is_looked_for_at_their_size_where_they_move() -> None:
+    # Followed at the frame's centre, then read weakly (a runner bent flat: only a trace, and only
+    # in a crop the person's size): the motion cue sees just a swinging leg, a small region. Its
+    # crops are looked at the lost person's size, so they show the trace, and the whole-frame
+    # searches that fall due wait (at most max_deferrals in a row) while the person is there.
+    config = TrackerConfig(redetect_every=2)
+    tracker = PersonTracker(config, default_threshold=0.3)
+    person, weak = (640.0, 360.0), False
+    motion_sizes: list[float] = []
+    grid_searches: list[int] = []
+    frame_index = 0
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        if len(boxes) > 2:  # the motion cue proposes at most 2 crops; the grid many more
+            grid_searches.append(frame_index)
+        elif tracker.state == "lost":
+            motion_sizes.extend(b.size for b in boxes)
+        poses = np.stack([seen_by_model(b, person) for b in boxes])
+        if weak:
+            for pose, b in zip(poses, boxes, strict=True):
+                big = b.size >= 0.8 * held_size and contains(b, np.array([person]))
+                pose[:, 2] = 0.02
+                pose[:3, 2] = 0.2 if big else 0.02  # support (0.5 x 0.3), not found
+        return poses
+
+    held_size = 0.0
+    for frame_index in range(24):
+        weak = 8 <= frame_index < 20
+        frame = scene(person[0])
+        # The swinging leg: a small patch beside the person that moves every frame.
+        frame[440:480, 680 + 20 * (frame_index % 2):720 + 20 * (frame_index % 2)] = 60
+        box = tracker.propose(frame, estimate)
+        if frame_index == 7:
+            held_size = box.size
+        tracker.update(frame.shape, estimate([box])[0])
+        if frame_index == 7:
+            assert tracker.state == "tracking"
+    assert motion_sizes and min(motion_sizes) >= held_size - 1e-6
+    assert tracker.searches_deferred >= 2
+    assert len(grid_searches) <= 1, grid_searches  # every due search is deferred but the third
+    assert tracker.state == "tracking"  # read well again: found again where it moved
+
+
 def test_motion_proposals_cover_what_moved() -> None:
     cue = MotionCue()
     cue.observe(scene(400.0))
