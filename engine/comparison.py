@@ -16,6 +16,11 @@ Definitions (the reference decides where a person is and how big):
   user sees); *PCK all*: the same for every predicted position, drawn or not.
 - *legs in box*: share of the reference's judged knees and ankles inside the prediction's crop box.
 - *first*: first frame found minus the reference's first frame with a person.
+- *drawn right*: share of the drawn joints (where the reference gives the joint) that are within
+  PCK@0.2: what fraction of what a user sees is right, the other side of *PCK drawn*.
+- *separating threshold*: the score that best separates the prediction's right joints from its wrong
+  ones on this clip (Youden's J, as a model's threshold is calibrated on validation crops): whether
+  this footage wants another drawing threshold than the model's.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from engine.annotations import SCHEMA
+from engine.calibration import youden_threshold
 from engine.errors import InputError
 from engine.json_input import read_json_object
 from engine.skeleton import COMMON_JOINTS
@@ -131,6 +137,10 @@ class Comparison:
         joints_drawn: mean judged joints drawn per reference frame.
         legs_in_box: share of the reference's judged knees and ankles inside the prediction's box.
         first_found / first_reference: frame numbers (the files' ``index``); ``first`` is their difference.
+        drawing_threshold: the score at or above which a joint counted as drawn.
+        drawn_right: share of the drawn judged joints (where the reference gives them) within PCK@0.2.
+        separating_threshold: the score that best separates right judged joints from wrong ones
+            (Youden's J over every scored joint, drawn or not).
     """
 
     joints: tuple[str, ...]
@@ -144,6 +154,9 @@ class Comparison:
     legs_in_box: float | None
     first_found: int | None
     first_reference: int | None
+    drawn_right: float | None = None
+    separating_threshold: float | None = None
+    drawing_threshold: float | None = None
 
     @property
     def first(self) -> int | None:
@@ -155,7 +168,9 @@ class Comparison:
         return {"joints": list(self.joints), "reference_frames": self.reference_frames, "found": self.found,
                 "pck_drawn": self.pck_drawn, "pck_all": self.pck_all, "joints_drawn": self.joints_drawn,
                 "legs_in_box": self.legs_in_box, "first": self.first, "first_found": self.first_found,
-                "first_reference": self.first_reference, "per_joint_drawn": self.per_joint_drawn,
+                "first_reference": self.first_reference, "drawn_right": self.drawn_right,
+                "separating_threshold": self.separating_threshold, "drawing_threshold": self.drawing_threshold,
+                "per_joint_drawn": self.per_joint_drawn,
                 "per_joint_all": self.per_joint_all}
 
 
@@ -222,6 +237,7 @@ def compare(pred: KeypointFile, ref: KeypointFile, joints: Sequence[str] | None 
     n_ref = int(person.sum())
     first_found = int(ref.indices[np.argmax(found_frames)]) if found_frames.any() else None
     first_ref = int(ref.indices[np.argmax(person)]) if person.any() else None
+    scores = p[..., 2]
     return Comparison(
         joints=names, reference_frames=n_ref,
         found=None if n_ref == 0 else float(found_frames.sum() / n_ref),
@@ -230,7 +246,9 @@ def compare(pred: KeypointFile, ref: KeypointFile, joints: Sequence[str] | None 
         per_joint_all={n: _share(near[:, j], scored[:, j]) for j, n in enumerate(names)},
         joints_drawn=None if n_ref == 0 else float(drawn[person].sum() / n_ref),
         legs_in_box=_share(inside[:, legs], defined[:, legs]) if legs.any() else None,
-        first_found=first_found, first_reference=first_ref)
+        first_found=first_found, first_reference=first_ref, drawn_right=_share(near, scored & drawn),
+        separating_threshold=youden_threshold(scores[scored & near], np.nan_to_num(scores[scored & ~near], nan=0.0)),
+        drawing_threshold=float(t))
 
 
 def format_report(c: Comparison) -> str:
@@ -243,7 +261,11 @@ def format_report(c: Comparison) -> str:
     lines = [f"reference frames with a person: {c.reference_frames}",
              f"found        {f(c.found)}", f"PCK drawn    {f(c.pck_drawn)}", f"PCK all      {f(c.pck_all)}",
              f"joints drawn {f(c.joints_drawn)} of {len(c.joints)} per frame",
-             f"legs in box  {f(c.legs_in_box)}", f"first        {first}", "",
+             f"legs in box  {f(c.legs_in_box)}", f"first        {first}",
+             f"drawn right  {f(c.drawn_right)} of the joints drawn",
+             f"separating threshold {'–' if c.separating_threshold is None else f'{c.separating_threshold:.2f}'} "
+             "(Youden's J on this clip; drawn at "
+             f"{'–' if c.drawing_threshold is None else f'{c.drawing_threshold:.2f}'})", "",
              f"{'joint':<12} {'PCK drawn':>9} {'PCK all':>8}"]
     lines += [f"{n:<12} {f(c.per_joint_drawn[n]):>9} {f(c.per_joint_all[n]):>8}" for n in c.joints]
     return "\n".join(lines)

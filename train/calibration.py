@@ -1,18 +1,16 @@
 """Calibrating a model's joint-confidence threshold on validation data.
 
-Heatmap peaks are not probabilities: a weak model's peaks on correct joints may sit around 0.2,
-a strong one's near 0.8. The threshold that decides "this joint is found" (tracking) and "draw it"
-is therefore measured per model and stored in its metadata (``calibration["joint_threshold"]``).
+The threshold that decides "this joint is found" (tracking) and "draw it" is measured per model
+(:mod:`engine.calibration`) and stored in its metadata (``calibration["joint_threshold"]``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.calibration import youden_threshold
 from engine.skeleton import Skeleton
 from train.metrics import LSP_TORSO, correct_joints
-
-CANDIDATES = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
 
 def joint_threshold(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, pck_threshold: float = 0.2,
@@ -29,9 +27,4 @@ def joint_threshold(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, pck
     """
     correct, valid = correct_joints(pred, truth, skeleton, pck_threshold, torso)
     conf = pred[..., 2]
-    pos, neg = conf[valid & correct], conf[valid & ~correct]
-    if len(pos) == 0 or len(neg) == 0:
-        return None
-    tpr = (pos[None, :] >= CANDIDATES[:, None]).mean(axis=1)
-    fpr = (neg[None, :] >= CANDIDATES[:, None]).mean(axis=1)
-    return float(CANDIDATES[int(np.argmax(tpr - fpr))])
+    return youden_threshold(conf[valid & correct], conf[valid & ~correct])

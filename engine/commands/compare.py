@@ -1,8 +1,10 @@
 """``hgpose compare PRED.json REF.json``: score keypoints against a reference of the same source.
 
 PCK@0.2 (torso from the reference) per joint and overall, frames found, joints drawn, the first frame
-found and the share of the reference's knees and ankles inside the prediction's crop box. Both files
-are ``hgpose.annotations/1`` (``hgpose annotate`` output, app recordings or hand labels).
+found, the share of the reference's knees and ankles inside the prediction's crop box, the share of
+drawn joints that are right, and the score threshold that would best separate right joints from
+wrong ones on this footage. Both files are ``hgpose.annotations/1`` (``hgpose annotate`` output, app
+recordings or hand labels).
 """
 
 from __future__ import annotations

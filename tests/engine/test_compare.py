@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from closed_pipe import run_into_closed_pipe
 
@@ -69,6 +70,29 @@ def test_known_answers(files: tuple[Path, Path]) -> None:
     assert c.per_joint_all["R wrist"] == pytest.approx(2 / 3) and c.per_joint_drawn["R knee"] == pytest.approx(2 / 3)
     # Knees at y=300, ankles at 400: frame 1's box holds none, frame 2's all four, frame 3's the knees.
     assert c.legs_in_box == pytest.approx((0 + 4 + 2) / 12)
+    assert c.drawn_right == pytest.approx(24 / 25)  # 25 joints drawn, frame 2's R wrist wrong
+    assert c.drawing_threshold == 0.5
+
+
+def test_the_separating_threshold_lies_between_right_and_wrong_scores(tmp_path: Path) -> None:
+    # Right joints scored 0.6-0.9, wrong ones (60 px off) 0.1-0.3: Youden's J puts the threshold
+    # just above the wrong ones, whatever the file's drawing threshold.
+    rng = np.random.default_rng(0)
+    ref, pred = [], []
+    for _ in range(20):
+        pose = standing()
+        wrong = rng.random(len(JOINTS)) < 0.3
+        for j, row in enumerate(pose):
+            row[0] += 60 if wrong[j] else 0
+            row[2] = rng.uniform(0.1, 0.3) if wrong[j] else rng.uniform(0.6, 0.9)
+        pred.append({"box": [0, 0, 200, 500], "keypoints": pose})
+        ref.append({"keypoints": standing()})
+    c = compare(load_keypoints(write(tmp_path / "p.json", pred, threshold=0.8)),
+                load_keypoints(write(tmp_path / "r.json", ref, threshold=None)))
+    assert c.separating_threshold is not None and 0.3 <= c.separating_threshold <= 0.6
+    assert c.drawn_right == 1.0  # drawn at 0.8: only right joints
+    assert compare(load_keypoints(tmp_path / "r.json"), load_keypoints(tmp_path / "r.json"),
+                   threshold=0.5).separating_threshold is None  # every joint right: nothing to separate
 
 
 def test_joints_option_and_cli(files: tuple[Path, Path], capsys) -> None:
