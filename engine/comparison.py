@@ -140,7 +140,8 @@ class Comparison:
         drawing_threshold: the score at or above which a joint counted as drawn.
         drawn_right: share of the drawn judged joints (where the reference gives them) within PCK@0.2.
         separating_threshold: the score that best separates right judged joints from wrong ones
-            (Youden's J over every scored joint, drawn or not).
+            (Youden's J over every scored joint the prediction gives, drawn or not; None when no
+            score separates them).
     """
 
     joints: tuple[str, ...]
@@ -238,6 +239,7 @@ def compare(pred: KeypointFile, ref: KeypointFile, joints: Sequence[str] | None 
     first_found = int(ref.indices[np.argmax(found_frames)]) if found_frames.any() else None
     first_ref = int(ref.indices[np.argmax(person)]) if person.any() else None
     scores = p[..., 2]
+    rated = scored & np.isfinite(scores)  # a joint the prediction has no score for separates nothing
     return Comparison(
         joints=names, reference_frames=n_ref,
         found=None if n_ref == 0 else float(found_frames.sum() / n_ref),
@@ -247,7 +249,7 @@ def compare(pred: KeypointFile, ref: KeypointFile, joints: Sequence[str] | None 
         joints_drawn=None if n_ref == 0 else float(drawn[person].sum() / n_ref),
         legs_in_box=_share(inside[:, legs], defined[:, legs]) if legs.any() else None,
         first_found=first_found, first_reference=first_ref, drawn_right=_share(near, scored & drawn),
-        separating_threshold=youden_threshold(scores[scored & near], np.nan_to_num(scores[scored & ~near], nan=0.0)),
+        separating_threshold=youden_threshold(scores[rated & near], scores[rated & ~near]),
         drawing_threshold=float(t))
 
 
@@ -257,15 +259,17 @@ def format_report(c: Comparison) -> str:
     def f(v: float | None) -> str:
         return "–" if v is None else f"{v:.3f}"
 
+    def t2(v: float | None) -> str:  # a score threshold
+        return "–" if v is None else f"{v:.2f}"
+
     first = "–" if c.first is None else f"{c.first:+d} (frame {c.first_found} vs {c.first_reference})"
     lines = [f"reference frames with a person: {c.reference_frames}",
              f"found        {f(c.found)}", f"PCK drawn    {f(c.pck_drawn)}", f"PCK all      {f(c.pck_all)}",
              f"joints drawn {f(c.joints_drawn)} of {len(c.joints)} per frame",
              f"legs in box  {f(c.legs_in_box)}", f"first        {first}",
              f"drawn right  {f(c.drawn_right)} of the joints drawn",
-             f"separating threshold {'–' if c.separating_threshold is None else f'{c.separating_threshold:.2f}'} "
-             "(Youden's J on this clip; drawn at "
-             f"{'–' if c.drawing_threshold is None else f'{c.drawing_threshold:.2f}'})", "",
+             f"best split   {t2(c.separating_threshold)} separates right joints from wrong (Youden's J; "
+             f"drawn at {t2(c.drawing_threshold)})", "",
              f"{'joint':<12} {'PCK drawn':>9} {'PCK all':>8}"]
     lines += [f"{n:<12} {f(c.per_joint_drawn[n]):>9} {f(c.per_joint_all[n]):>8}" for n in c.joints]
     return "\n".join(lines)

@@ -5,10 +5,11 @@ frame's crop holds the whole body the pose implies (:mod:`engine.body_model`): t
 and head place the person's last well-seen pose (or a standing pose) over the joints that are weak,
 so legs that turn weak stay in the crop and can come back. The crop shrinks only when a measured
 torso says the person got smaller. When the person is lost the tracker looks where the frame moved
-(:mod:`engine.motion`: a few crops, at least the lost person's size), then searches the whole frame
-with a batched multi-crop pass through the pose model itself, which needs no other model (or
-OpenCV's HOG people detector where the OpenCV build still has it); a scene that has not changed
-since a search found nobody is not searched again. Left and right are kept consistent from frame to frame.
+(:mod:`engine.motion`: a few crops; in the crop where a confirmed person was lost, at least their
+size), then searches the whole frame with a batched multi-crop pass through the pose model itself,
+which needs no other model (or OpenCV's HOG people detector where the OpenCV build still has it); a
+scene that has not changed since a search found nobody is not searched again. Left and right are
+kept consistent from frame to frame.
 
 Frame: boxes are ``CropBox`` in frame pixels; they are kept inside the frame, so every keypoint
 decoded from a crop lies inside the frame too (unless ``upright`` turns the crop: a turned square's
@@ -84,14 +85,16 @@ class TrackerConfig:
             find nobody, one after another until someone is found: a single-person model finds a
             person who fills most of its crop, so a person 15-35 % of a photo's height needs crops
             of 0.35 and 0.2 of its side. Video does not pay for them: there the motion cue proposes
-            crops the size of what moves (a 1280x720 frame takes about 200 more crops at these).
+            crops the size of what moves (a 1280x720 frame takes about 200 more crops at these),
+            except in the crop of a confirmed person just lost, where it looks at that person's size.
         search_refine: when the coarse search finds nobody, look again around this many of its
             most promising crops and the best crop of each size (8 neighbours each, a quarter crop
             away); 0 turns it off.
         motion: on videos, first look where the frame moved (a few crops) before searching it all.
         motion_trace: when a motion crop holds at least this many joints with support (a trace of
             someone, not yet a person) and either the last whole-frame search found nobody (someone
-            coming into view) or a confirmed person was lost (most likely the trace itself), the
+            coming into view) or the crop lies in the held crop of a confirmed person just lost
+            (most likely that person, read weakly), the
             whole-frame search that falls due waits for the next period, at most ``max_deferrals``
             times in a row (something that moves and merely looks like a trace cannot hold the
             search off for long).
@@ -245,6 +248,17 @@ def _contains(box: CropBox, x: float, y: float) -> bool:
     u = np.cos(a) * (x - box.cx) - np.sin(a) * (y - box.cy)
     v = np.sin(a) * (x - box.cx) + np.cos(a) * (y - box.cy)
     return bool(max(abs(u), abs(v)) <= box.size / 2)
+
+
+def _distinct(boxes: list[CropBox]) -> list[CropBox]:
+    """``boxes`` without near-duplicates (centres and sides within a twentieth of the side), so that
+    two motion regions of one person enlarged to one crop cost one model crop, not two."""
+    out: list[CropBox] = []
+    for b in boxes:
+        if not any(abs(b.cx - o.cx) <= 0.05 * o.size and abs(b.cy - o.cy) <= 0.05 * o.size
+                   and abs(b.size - o.size) <= 0.05 * o.size and b.rotation == o.rotation for o in out):
+            out.append(b)
+    return out
 
 
 def _square_around(points: np.ndarray, padding: float, rotation: float = 0.0) -> CropBox:
@@ -501,11 +515,14 @@ class PersonTracker:
         candidates = self.motion.proposals() if c.motion else []
         trace = trace_on_lost = False
         if candidates:
-            if self._confirmed and self.box is not None:
-                # Differencing marks the moving limbs, often a part of the person; the confirmed
-                # person lost is as large as their crop was, so look at that scale.
-                candidates = [replace(b, size=max(b.size, self.box.size)) for b in candidates]
-            boxes = [clamp_box(b, w, h) for b in candidates]
+            held = self.box if self._confirmed else None
+            if held is not None:
+                # Differencing marks the moving limbs, often only a part of the person: motion in
+                # the crop where the confirmed person was lost is looked at with that crop's size
+                # and turn. Motion elsewhere keeps its own size (someone else, maybe smaller).
+                candidates = [replace(b, size=max(b.size, held.size), rotation=held.rotation)
+                              if _contains(held, b.cx, b.cy) else b for b in candidates]
+            boxes = _distinct([clamp_box(b, w, h) for b in candidates])
             poses = estimate(boxes)
             self.search_crops += len(boxes)
             best = max(range(len(boxes)), key=lambda i: self._counts(poses[i]))
@@ -514,8 +531,7 @@ class PersonTracker:
             trace = self._counts(poses[best])[1] >= c.motion_trace
             # The trace is where the confirmed person was lost: most likely that person, in a pose
             # the model reads weakly.
-            trace_on_lost = trace and self._confirmed and self.box is not None \
-                and _contains(self.box, boxes[best].cx, boxes[best].cy)
+            trace_on_lost = trace and held is not None and _contains(held, boxes[best].cx, boxes[best].cy)
         self._since_search += 1
         if (self._since_search - 1) % max(1, c.redetect_every) != 0:
             return None

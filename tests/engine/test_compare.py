@@ -87,10 +87,20 @@ def test_the_separating_threshold_lies_between_right_and_wrong_scores(tmp_path: 
             row[2] = rng.uniform(0.1, 0.3) if wrong[j] else rng.uniform(0.6, 0.9)
         pred.append({"box": [0, 0, 200, 500], "keypoints": pose})
         ref.append({"keypoints": standing()})
+    highest_wrong = max(row[2] for f in pred for row, r in zip(f["keypoints"], standing(), strict=True)
+                        if row[0] != r[0])
     c = compare(load_keypoints(write(tmp_path / "p.json", pred, threshold=0.8)),
                 load_keypoints(write(tmp_path / "r.json", ref, threshold=None)))
-    assert c.separating_threshold is not None and 0.3 <= c.separating_threshold <= 0.6
+    # The first candidate (a hundredth) above every wrong score keeps every right joint.
+    assert c.separating_threshold == pytest.approx(np.ceil(highest_wrong * 100 + 1e-9) / 100)
     assert c.drawn_right == 1.0  # drawn at 0.8: only right joints
+    # Frames where the prediction has nobody (an app recording, hand labels) hold no scores: they
+    # neither count as wrong joints nor move the threshold.
+    with_gaps = pred + [{"box": None, "keypoints": None}] * 40
+    c2 = compare(load_keypoints(write(tmp_path / "p2.json", with_gaps, threshold=0.8)),
+                 load_keypoints(write(tmp_path / "r2.json", ref + [{"keypoints": standing()}] * 40, threshold=None)))
+    assert c2.separating_threshold == c.separating_threshold and c2.drawn_right == 1.0
+    assert c2.found == pytest.approx(c.found * 20 / 60)
     assert compare(load_keypoints(tmp_path / "r.json"), load_keypoints(tmp_path / "r.json"),
                    threshold=0.5).separating_threshold is None  # every joint right: nothing to separate
 
@@ -102,7 +112,10 @@ def test_joints_option_and_cli(files: tuple[Path, Path], capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["pck_all"] == pytest.approx(5 / 6) and out["first"] == 0  # both wrists drawn from frame 1
     assert main([str(files[0]), str(files[1])]) == 0
-    assert "PCK drawn    0.800" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "drawn right  0.960 of the joints drawn" in report  # 24 of the 25 drawn joints
+    assert "best split   –" in report and "drawn at 0.50" in report  # the one wrong joint scores 1.0
+    assert "PCK drawn    0.800" in report
     assert main([str(files[0]), str(files[1]), "--joints", "nose"]) == 2
     assert "unknown joint(s) 'nose'" in capsys.readouterr().err
 
