@@ -53,6 +53,9 @@ class TrackerConfig:
             have support (hysteresis, so motion blur or a partial occlusion does not throw the
             person away).
         keep_support: see ``keep_joints``.
+        max_weak_frames: support alone keeps following for at most this many frames in a row (then
+            the person counts as lost, the crop is held ``hold_frames`` more and the search looks
+            elsewhere); found joints reset the count. 0: no limit.
         support_fraction: the support level as a fraction of the threshold.
         well_seen: a pose with at least this many joints found (and its torso) is remembered as the
             person's body pose, which places the joints that turn weak later.
@@ -117,6 +120,7 @@ class TrackerConfig:
     acquire_support: int = 11
     keep_joints: int = 4
     keep_support: int = 6
+    max_weak_frames: int = 8
     support_fraction: float = 0.5
     well_seen: int = 12
     # Crop size.
@@ -326,6 +330,7 @@ class PersonTracker:
         self._side_votes: list[bool] = []  # the last clear left/right decisions: True for a mirror
         self._confirmed = False  # the person followed has shown a confident pose or stayed a while
         self._tracked = 0  # frames the person has been followed since it was acquired
+        self._weak_frames = 0  # frames in a row kept on support alone (fewer than keep_joints found)
         self._failed_gate: np.ndarray | None = None  # thumbnail of the last fruitless search
         self._deferred = 0  # whole-frame searches deferred in a row for a motion trace
         self._lean: float | None = None  # smoothed torso lean of the followed person, degrees
@@ -384,7 +389,13 @@ class PersonTracker:
         else:
             # A crop placed from the person's own earlier pose (acquired, tracking, or lost but not
             # moved yet) only needs a trace of it.
-            keep = found >= max(2, c.keep_joints) or support >= c.keep_support
+            seen = found >= max(2, c.keep_joints)
+            # Support alone keeps a person through a few weak frames, but not for ever: a crop left
+            # on a patch of foliage or glare after its person went keeps a trace of "someone" and
+            # would hold off every search while the person walks elsewhere.
+            self._weak_frames = 0 if seen else self._weak_frames + 1
+            keep = seen or (support >= c.keep_support
+                            and not (c.max_weak_frames and self._weak_frames > c.max_weak_frames))
         if not keep:
             self.state = "lost"
             self._lost_frames += 1
@@ -563,7 +574,7 @@ class PersonTracker:
             self._lean = None
         # Someone is in view: an earlier fruitless search no longer describes the scene (it must
         # not defer or gate the search after this person is lost).
-        self._failed_gate, self._deferred = None, 0
+        self._failed_gate, self._deferred, self._weak_frames = None, 0, 0
         self.box = crop  # the finding crop's size stands until a torso measures the person
         placed = self._place(pose, frame_size, learn=False)
         box = crop if placed is None else replace(placed, size=max(placed.size, crop.size))

@@ -267,6 +267,44 @@ def test_a_person_who_leaves_and_comes_back_elsewhere_is_found_again_within_a_fe
     assert found_again is not None and found_again - back_at <= 1, found_again  # 10 frames of hold: 3
 
 
+@pytest.mark.parametrize("max_weak_frames", [8, 0])
+def test_a_crop_left_on_a_trace_gives_up_and_finds_the_person_elsewhere(max_weak_frames: int) -> None:
+    # Followed at x=400; from frame 10 the person is at x=1000 and the held crop shows only a trace
+    # (glare, foliage: 6 joints with support, none found). Support alone keeps following for
+    # max_weak_frames; then the crop is held hold_frames more and the motion cue finds the person.
+    # Without the limit the trace holds every search off for good.
+    config = TrackerConfig(max_weak_frames=max_weak_frames)
+    tracker = PersonTracker(config, default_threshold=0.3)
+    person = (400.0, 360.0)
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        out = []
+        for b in boxes:
+            if person[0] > 900 and abs(b.cx - 400.0) < 150:
+                kp = standing_pose(400.0, 90, conf=0.02)
+                kp[:6, 2] = 0.2  # support (0.5 x 0.3), not found
+            else:
+                kp = seen_by_model(b, person)
+            out.append(kp)
+        return np.stack(out)
+
+    found_at = None
+    for i in range(45):
+        person = (400.0, 360.0) if i < 10 else (1000.0 - 2 * (i - 10), 360.0)
+        frame = scene(person[0])
+        box = tracker.propose(frame, estimate)
+        tracker.update(frame.shape, estimate([box])[0])
+        if i == 9:
+            assert tracker.state == "tracking"
+        if i >= 10 and found_at is None and contains(box, np.array([person])) and tracker.state == "tracking":
+            found_at = i
+    if max_weak_frames:
+        limit = 10 + max_weak_frames + config.hold_frames + 3
+        assert found_at is not None and found_at <= limit, found_at
+    else:
+        assert found_at is None
+
+
 def test_the_search_is_skipped_on_a_static_scene_and_not_on_a_moving_one() -> None:
     for moving in (False, True):
         tracker = PersonTracker(TrackerConfig(redetect_every=2, motion=False), default_threshold=0.3)
