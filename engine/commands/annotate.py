@@ -42,10 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are not drawn and angles are empty "
                         "(default: the model's calibrated threshold)")
-    p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
-                   help="turn the crop of a person whose torso leans DEGREES or more so that it stands "
-                        "upright, for gymnastics and falls (default: 0, off). The JSON box stays the "
-                        "unturned square, and a turned crop may reach past the frame's edges")
+    p.add_argument("--upright", type=non_negative_float, default=None, metavar="DEGREES",
+                   help="turn the crop of a person whose torso leans DEGREES or more towards upright "
+                        "(by at most 30 degrees), for runners bending forward, gymnastics and falls "
+                        "(default: 30; 0 turns it off). The JSON "
+                        "box stays the unturned square, and a turned crop may reach past the frame's edges")
     p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per backend call while tracking (default: 16 on GPU backends, 1 on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -103,7 +104,8 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
                               progress=not args.quiet,
                               pipeline=PipelineConfig(flip_test=args.flip,
                                                       smoothing=OneEuroConfig(enabled=not args.no_smooth),
-                                                      tracker=TrackerConfig(upright=args.upright)))
+                                                      tracker=TrackerConfig() if args.upright is None
+                                                      else TrackerConfig(upright=args.upright)))
     print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
     # SIGTERM gets the same clean partial write as Ctrl-C.
     signal.signal(signal.SIGTERM, _raise_interrupt)

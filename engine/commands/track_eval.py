@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames to start the runs at (default: 0,4,9,15)")
     p.add_argument("--flip", choices=("both", "on", "off"), default="both",
                    help="flip test in the runs: both (default: each start twice), on or off")
-    p.add_argument("--upright", type=non_negative_float, default=0.0, metavar="DEGREES",
-                   help="as annotate --upright (default: 0, off)")
+    p.add_argument("--upright", type=non_negative_float, default=None, metavar="DEGREES",
+                   help="as annotate --upright (default: 30; 0 turns it off)")
     add_judging_options(p, "the model's calibrated threshold, as annotate draws")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
         select_joints(reference.joints, args.joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
-        config = PipelineConfig(tracker=TrackerConfig(upright=args.upright))
+        tracker = TrackerConfig() if args.upright is None else TrackerConfig(upright=args.upright)
+        config = PipelineConfig(tracker=tracker)
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,

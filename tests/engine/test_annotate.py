@@ -270,5 +270,5 @@ def test_upright_reaches_the_tracker(short_clip: Path, tmp_path: Path, monkeypat
     monkeypatch.setattr(engine.annotate, "annotate_source", spy)
     assert annotate([str(short_clip), "--out", str(tmp_path / "a"), "--quiet", "--upright", "35"]) == 0
     assert annotate([str(short_clip), "--out", str(tmp_path / "b"), "--quiet"]) == 0
-    assert seen == [35.0, 0.0]
+    assert seen == [35.0, 30.0]  # the default turns crops of people leaning 30 degrees or more
     assert annotate([str(short_clip), "--out", str(tmp_path / "c"), "--upright", "200"]) == 6  # beyond 180

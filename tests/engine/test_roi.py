@@ -519,25 +519,25 @@ def test_an_empty_scene_costs_no_second_pass() -> None:
 @pytest.mark.parametrize("lean", [0.0, 50.0, -70.0, 180.0])
 def test_upright_turns_the_crop_of_a_leaning_person(lean: float) -> None:
     # A person leaning ``lean`` degrees (counter-clockwise in the image; 180 is a handstand): with
-    # ``upright`` the crop turns to set the torso upright, and holds the whole body; upright people
-    # and the default config keep unturned crops.
+    # ``upright`` the crop turns towards setting the torso upright (by at most upright_turn) and
+    # holds the whole body; upright people, and a config with upright 0, keep unturned crops.
     frame = np.zeros((1080, 1920, 3), np.uint8)
     a = np.radians(lean)
     turn = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # frame-space turn by ``lean``
     pose = standing_pose(0, 150, y=0)
     pose[:, :2] = pose[:, :2] @ turn.T + np.array([960.0, 540.0])
-    for upright in (0.0, 20.0):
-        tracker = PersonTracker(TrackerConfig(upright=upright), default_threshold=0.3)
+    for upright, turn in ((0.0, 30.0), (20.0, 180.0), (30.0, 30.0)):
+        tracker = PersonTracker(TrackerConfig(upright=upright, upright_turn=turn), default_threshold=0.3)
         tracker.propose(frame, lambda boxes: np.zeros((len(boxes), 14, 3), np.float32))
         for _ in range(12):  # the lean is smoothed over frames
             tracker.update(frame.shape, pose)
         box = tracker.box
-        expected = lean if upright and abs(lean) >= upright else 0.0
+        expected = float(np.clip(lean, -turn, turn)) if upright and abs(lean) >= upright else 0.0
         assert abs((box.rotation - expected + 180.0) % 360.0 - 180.0) < 0.5  # 180 and -180 are one turn
         # In the crop the whole body is inside and, when turned, the head is straight above the hips.
         uv = apply_affine(crop_matrix(box, 128), pose[:, :2])
         assert (uv > -0.5).all() and (uv < 127.5).all()
-        if expected:
+        if expected and expected == lean:
             head, hips = uv[13], (uv[2] + uv[3]) / 2
             assert abs(head[0] - hips[0]) < 2 and head[1] < hips[1]
 
