@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from engine.body_model import BodyModel
-from engine.crop import CropBox
+from engine.crop import CropBox, apply_affine, crop_matrix
 from engine.errors import ConfigError
 from engine.motion import MotionCue, scene_changed
 from engine.skeleton import Skeleton, get_skeleton
@@ -65,8 +65,8 @@ class TrackerConfig:
             measured torso says so: joints dropping out never shrink the crop.
         min_size_fraction: the crop side never drops below this fraction of the frame's short side.
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
-        upright: when positive, a crop follows a person leaning (or lying, or upside down) by more
-            than this many degrees with a turn towards setting the torso upright, as MediaPipe does
+        upright: when positive, a crop follows a person leaning (or lying, or upside down) by this
+            many degrees or more with a turn towards setting the torso upright, as MediaPipe does
             for gymnasts and falls (measured on confident torsos, smoothed); 0 keeps crops unturned.
         upright_turn: the turn is at most this many degrees either way. Measured with ``hgpose
             track-eval`` on the five reference clips (a treadmill runner bending far forward, filmed
@@ -258,10 +258,9 @@ def _step_towards(current: CropBox, target: CropBox, step: float) -> CropBox:
 
 def _contains(box: CropBox, x: float, y: float) -> bool:
     """Whether the point (x, y) in frame pixels lies in ``box`` (turned boxes: in its axes)."""
-    a = np.radians(box.rotation)
-    u = np.cos(a) * (x - box.cx) - np.sin(a) * (y - box.cy)
-    v = np.sin(a) * (x - box.cx) + np.cos(a) * (y - box.cy)
-    return bool(max(abs(u), abs(v)) <= box.size / 2)
+    # A one-pixel crop maps the box onto [-0.5, 0.5] in both crop axes, turn included.
+    u, v = apply_affine(crop_matrix(box, 1), np.array([x, y]))
+    return bool(max(abs(u), abs(v)) <= 0.5)
 
 
 def _distinct(boxes: list[CropBox]) -> list[CropBox]:
