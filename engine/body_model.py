@@ -33,7 +33,14 @@ STANDING_POSE: dict[str, tuple[float, float]] = {
     "R wrist": (-0.37, 0.12), "L wrist": (0.37, 0.12),
     "neck": (0.0, -1.08), "head top": (0.0, -1.58),
 }
-SHOULDER_WIDTH, HIP_WIDTH, HEAD_LENGTH = 0.63, 0.53, 0.50
+SHOULDER_WIDTH, HIP_WIDTH, HEAD_LENGTH, UPPER_ARM = 0.63, 0.53, 0.50, 0.58
+# Lengths (torso units) of the segments a half torso can be sized from: a length seen in the image is
+# the true one foreshortened, never more, so each gives a lower bound on the torso (side on, the
+# shoulders nearly overlap and their width alone would size the person a few pixels tall).
+SEGMENTS: tuple[tuple[str, str, float], ...] = (
+    ("R shoulder", "L shoulder", SHOULDER_WIDTH), ("R hip", "L hip", HIP_WIDTH), ("neck", "head top", HEAD_LENGTH),
+    ("R shoulder", "R elbow", UPPER_ARM), ("L shoulder", "L elbow", UPPER_ARM),
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class BodyModel:
         pts = [kp[self.index[n], :2] for n in (a, b) if n in self.index and found[self.index[n]]]
         return np.mean(pts, axis=0) if pts else None
 
-    def _width(self, kp: np.ndarray, found: np.ndarray, a: str, b: str) -> float | None:
+    def _length(self, kp: np.ndarray, found: np.ndarray, a: str, b: str) -> float | None:
         if a in self.index and b in self.index and found[self.index[a]] and found[self.index[b]]:
             return float(np.linalg.norm(kp[self.index[a], :2] - kp[self.index[b], :2]))
         return None
@@ -90,22 +97,21 @@ class BodyModel:
             length = float(np.linalg.norm(axis))
             if length > 1.0:
                 return TorsoFrame(hips, axis / length, length, True)
-        # Half a torso: the scale from a width (or the hint); the axis from the head, else upright.
+        # Half a torso: the axis from the head, else upright; the scale from the segments seen.
         down = np.array([0.0, 1.0])
         neck, head = (self._mid(keypoints, found, n, n) for n in ("neck", "head top"))
         if neck is not None and head is not None and np.linalg.norm(neck - head) > 1.0:
             down = (neck - head) / np.linalg.norm(neck - head)
+        # The largest of the segments' lower bounds, else the hint.
+        bounds = [length / ratio for a, b, ratio in SEGMENTS
+                  if (length := self._length(keypoints, found, a, b)) is not None and length > 1.0]
+        scale = max(bounds) if bounds else scale_hint
+        if not scale:
+            return None
         if shoulders is not None:
-            width = self._width(keypoints, found, "R shoulder", "L shoulder")
-            head_len = None if neck is None or head is None else float(np.linalg.norm(neck - head))
-            scale = width / SHOULDER_WIDTH if width else head_len / HEAD_LENGTH if head_len else scale_hint
-            if scale:
-                return TorsoFrame(shoulders + scale * down, down, float(scale), False)
+            return TorsoFrame(shoulders + scale * down, down, float(scale), False)
         if hips is not None:
-            width = self._width(keypoints, found, "R hip", "L hip")
-            scale = width / HIP_WIDTH if width else scale_hint
-            if scale:
-                return TorsoFrame(hips, down, float(scale), False)
+            return TorsoFrame(hips, down, float(scale), False)
         return None
 
     def whole_body(self, keypoints: np.ndarray, found: np.ndarray, torso: TorsoFrame,

@@ -67,7 +67,7 @@ class TrackerConfig:
         size_smoothing: weight of the previous crop size (0: none) to stop the box from breathing.
         upright: when positive, a crop follows a person leaning (or lying, or upside down) by this
             many degrees or more with a turn towards setting the torso upright, as MediaPipe does
-            for gymnasts and falls (measured on confident torsos, smoothed); 0 keeps crops unturned.
+            for gymnasts and falls (measured on the torso, smoothed); 0 keeps crops unturned.
         upright_turn: the turn is at most this many degrees either way. Measured with ``hgpose
             track-eval`` on the five reference clips (a treadmill runner bending far forward, filmed
             from four sides, and two walkers), stage 12: unturned crops found the person on 0.727 of
@@ -504,7 +504,10 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        if c.upright and learn and measured.measured and n_found >= c.min_joints:
+        if c.upright and learn and measured.measured:
+            # From any torso with shoulders and hips, even one only at support level: a person
+            # leaning far is exactly the one the model reads weakly in an unturned crop, and waiting
+            # for a confident pose kept the crop unturned (and the person weak) for 15 frames.
             self._learn_lean(measured.down)
         box = _square_around(points, c.padding, self._crop_rotation())
         return replace(box, size=max(box.size, c.min_size_fraction * min(w, h)))

@@ -125,6 +125,44 @@ def test_weak_legs_stay_in_the_next_crop(seen_whole: bool) -> None:
     assert box.size < 3 * 3.2 * 200  # a crop for this person, not the whole frame
 
 
+def test_a_person_seen_side_on_is_sized_by_head_and_arms_not_by_overlapping_shoulders() -> None:
+    """Found side on with the hips weak (the sports2d_two_walkers walker, acquired in a crop that cut
+    her legs): the shoulders nearly overlap, so their width would make her a few pixels tall and
+    the crop would keep only her upper body. The head and upper arm give her size: the crop holds
+    the feet a standing body of that size has."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    person = standing_pose(900, 150, y=600)
+    person[:, 0] = 900 + 0.1 * (person[:, 0] - 900)  # side on: left and right nearly overlap
+    seen = person.copy()
+    seen[[0, 1, 2, 3, 4, 5], 2] = 0.05  # hips, knees and ankles: nothing
+    tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
+    small = CropBox(900.0, 480.0, 300.0)  # the finding crop: head to waist
+    tracker.state, tracker.box = "lost", small
+    box = tracker._acquired_box(seen, small, (1920, 1080))
+    assert contains(box, person[[0, 5, 13], :2]), box  # both ankles and the head
+    tracker.box, tracker.state = box, "acquired"
+    tracker.update(frame.shape, seen)
+    assert contains(tracker.box, person[[0, 5, 13], :2]), tracker.box
+
+
+@pytest.mark.parametrize("score", [0.9, 0.2])
+def test_a_leaning_person_read_weakly_gets_the_turned_crop(score: float) -> None:
+    """A runner bent 50 degrees whom the model reads only at support level (every joint between
+    half the threshold and the threshold) gets the turned crop as a confident one does: the
+    unturned crop is what keeps the reading weak."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    a = np.radians(50.0)
+    pose = standing_pose(0, 150, y=0, conf=score)
+    pose[:, :2] = pose[:, :2] @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) + [960.0, 540.0]
+    pose[[6, 11, 13], 2] = 0.9  # wrists and head top found: a trace the tracker keeps following
+    tracker = PersonTracker(TrackerConfig(upright=30.0, upright_turn=30.0), default_threshold=0.3)
+    tracker.state, tracker.box = "acquired", CropBox(960.0, 540.0, 700.0)
+    for _ in range(4):
+        tracker.update(frame.shape, pose)
+        assert tracker.state == "tracking"
+    assert abs(tracker.box.rotation - 30.0) < 0.5
+
+
 def test_the_crop_shrinks_when_the_person_gets_smaller() -> None:
     frame = np.zeros((1080, 1920, 3), np.uint8)
     tracker = PersonTracker(TrackerConfig(), default_threshold=0.3)
