@@ -103,8 +103,8 @@ class BodyModel:
         if neck is not None and head is not None and np.linalg.norm(neck - head) > 1.0:
             down = (neck - head) / np.linalg.norm(neck - head)
         # The largest of the segments' lower bounds, else the hint.
-        bounds = [length / ratio for a, b, ratio in SEGMENTS
-                  if (length := self._length(keypoints, found, a, b)) is not None and length > 1.0]
+        bounds = [seen / ratio for a, b, ratio in SEGMENTS
+                  if (seen := self._length(keypoints, found, a, b)) is not None and seen > 1.0]
         scale = max(bounds) if bounds else scale_hint
         if not scale:
             return None
