@@ -174,6 +174,12 @@ class TrackerConfig:
                               "at least 0")
 
 
+def tracker_config(upright: float | None = None) -> TrackerConfig:
+    """The default tracker, with the lean that turns a crop set to ``upright`` when one is given
+    (the ``--upright`` option of ``annotate`` and ``track-eval``; None keeps the default)."""
+    return TrackerConfig() if upright is None else TrackerConfig(upright=upright)
+
+
 def hog_available() -> bool:
     return hasattr(cv2, "HOGDescriptor")
 

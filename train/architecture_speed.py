@@ -22,6 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.assets import default_clip_path, default_model_path
+from engine.cli_options import positive_int
+from engine.cli_support import run_command
 from engine.crop import CropBox, normalise_batch, warp_crop
 from engine.errors import ConfigError, InputError
 from engine.metadata import ModelMetadata
@@ -49,23 +51,25 @@ class Architecture:
         return cls(*(int(g) for g in m.groups()))
 
 
-def clip_crops(clip: Path, size: int, count: int) -> np.ndarray:
-    """(count, size, size, 3) uint8 BGR central crops of ``count`` frames spread over ``clip``."""
-    import cv2
+def clip_frames(clip: Path, count: int) -> list[np.ndarray]:
+    """``count`` (H, W, 3) uint8 BGR frames spread evenly over ``clip``, decoded once and streamed
+    (only the frames kept are held)."""
+    from engine.sources import VideoSource
 
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    ok, frame = cap.read()
-    while ok:
-        frames.append(frame)
-        ok, frame = cap.read()
-    cap.release()
+    with VideoSource(clip) as source:
+        total = source.info.frame_count or count
+        picks = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
+        frames = [f.image for f in source if f.index in picks]
     if not frames:
         raise InputError(f"cannot decode any frame of {clip}")
-    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return frames
+
+
+def central_crops(frames: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8 BGR: the central square of each frame, cut as the runtime cuts crops."""
     h, w = frames[0].shape[:2]
     box = CropBox((w - 1) / 2, (h - 1) / 2, float(min(w, h)))
-    return np.stack([warp_crop(frames[i], box, size) for i in picks])
+    return np.stack([warp_crop(f, box, size) for f in frames])
 
 
 def build_int8(arch: Architecture, reference: ModelMetadata, calibration: np.ndarray, out_dir: Path) -> Path:
@@ -108,28 +112,39 @@ def time_models(models: dict[str, Path], rounds: int, iterations: int) -> dict[s
     return {name: float(np.median(v)) for name, v in p50s.items()}
 
 
+def _architecture(text: str) -> Architecture:
+    try:
+        return Architecture.parse(text)
+    except ConfigError as exc:  # argparse turns this into one usage line
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.architecture_speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("architectures", nargs="+", type=Architecture.parse, help="STACKSxWIDTH@INPUT, e.g. 2x160@128")
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
-    p.add_argument("--iterations", type=int, default=40, help="timed runs per model and round (40)")
+    p.add_argument("architectures", nargs="+", type=_architecture, help="STACKSxWIDTH@INPUT, e.g. 2x160@128")
+    p.add_argument("--rounds", type=positive_int, default=5, help="alternating rounds (5)")
+    p.add_argument("--iterations", type=positive_int, default=40, help="timed runs per model and round (40)")
     args = p.parse_args(argv)
-    from engine.model_file import int8_sibling, read_onnx_metadata
 
-    bundled = int8_sibling(default_model_path())
-    reference = read_onnx_metadata(bundled)
-    with tempfile.TemporaryDirectory(prefix="hgpose-arch-") as tmp:
-        models = {"bundled": bundled}
-        for arch in tqdm(args.architectures, desc="building", unit="model"):
-            crops = clip_crops(default_clip_path(), arch.input_size, 32)
-            models[arch.name] = build_int8(arch, reference, crops, Path(tmp))
-        p50 = time_models(models, args.rounds, args.iterations)
-    ref = p50["bundled"]
-    print(f"{'model':>12} {'p50 ms':>8} {'x bundled':>10}")
-    for name, ms in p50.items():
-        print(f"{name:>12} {ms:>8.2f} {ms / ref:>10.2f}")
-    return 0
+    def body() -> int:
+        from engine.model_file import int8_sibling, read_onnx_metadata
+
+        bundled = int8_sibling(default_model_path())
+        reference = read_onnx_metadata(bundled)
+        frames = clip_frames(default_clip_path(), 32)
+        with tempfile.TemporaryDirectory(prefix="hgpose-arch-") as tmp:
+            models = {"bundled": bundled}
+            for arch in tqdm(args.architectures, desc="building", unit="model"):
+                models[arch.name] = build_int8(arch, reference, central_crops(frames, arch.input_size), Path(tmp))
+            p50 = time_models(models, args.rounds, args.iterations)
+        ref = p50["bundled"]
+        print(f"{'model':>12} {'p50 ms':>8} {'x bundled':>10}")
+        for name, ms in p50.items():
+            print(f"{name:>12} {ms:>8.2f} {ms / ref:>10.2f}")
+        return 0
+
+    return run_command("architecture-speed", body)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     from engine.assets import default_model_path
     from engine.backends.registry import open_backend
     from engine.pipeline import PipelineConfig
-    from engine.roi import TrackerConfig
+    from engine.roi import tracker_config
     from engine.smoothing import OneEuroConfig
     from engine.sources import open_source
 
@@ -104,8 +104,7 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
                               progress=not args.quiet,
                               pipeline=PipelineConfig(flip_test=args.flip,
                                                       smoothing=OneEuroConfig(enabled=not args.no_smooth),
-                                                      tracker=TrackerConfig() if args.upright is None
-                                                      else TrackerConfig(upright=args.upright)))
+                                                      tracker=tracker_config(args.upright)))
     print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
     # SIGTERM gets the same clean partial write as Ctrl-C.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -52,15 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.backends.registry import open_backend
         from engine.comparison import load_keypoints, select_joints
         from engine.pipeline import PipelineConfig
-        from engine.roi import TrackerConfig
+        from engine.roi import tracker_config
         from engine.tracking_eval import check_inputs, evaluate_tracking, format_evaluation
 
         reference = load_keypoints(args.reference)
         flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
         select_joints(reference.joints, args.joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
-        tracker = TrackerConfig() if args.upright is None else TrackerConfig(upright=args.upright)
-        config = PipelineConfig(tracker=tracker)
+        config = PipelineConfig(tracker=tracker_config(args.upright))
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,

@@ -12,7 +12,7 @@ from engine.assets import default_clip_path, default_model_path
 from engine.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engine.errors import ConfigError
 from engine.model_file import int8_sibling, read_onnx_metadata
-from train.architecture_speed import Architecture, build_int8, clip_crops, main
+from train.architecture_speed import Architecture, build_int8, central_crops, clip_frames, main
 
 
 def test_architectures_are_parsed_and_bad_ones_refused() -> None:
@@ -25,7 +25,7 @@ def test_architectures_are_parsed_and_bad_ones_refused() -> None:
 
 def test_the_built_model_is_the_architecture_asked_for_quantised_as_the_bundled_one(tmp_path: Path) -> None:
     bundled = int8_sibling(default_model_path())
-    crops = clip_crops(default_clip_path(), 64, 8)
+    crops = central_crops(clip_frames(default_clip_path(), 8), 64)
     assert crops.shape == (8, 64, 64, 3) and crops.std() > 10  # real frames, not blank
     path = build_int8(Architecture(1, 16, 64), read_onnx_metadata(bundled), crops, tmp_path)
     with OnnxRuntimeBackend(path, threads=1) as backend:
