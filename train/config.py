@@ -47,6 +47,11 @@ class DataConfig:
     # everyone else: the model mirrors back views 5-15 times as often as front views. 3 did not
     # help on LSPET alone (model card, stage 10). Needs a pack with teacher keypoints unless it is 1.
     back_view_weight: float = 1.0
+    # Weight of the flip-consistency loss: every stack's heatmaps of a crop are pulled towards what
+    # the flip test makes of them (their average with the mirrored crop's, mapped back; no
+    # gradient through that target). It asks the network itself for the answer the flip test buys
+    # with a second crop at inference. 0 turns it off; on, each step runs one more forward pass.
+    flip_consistency_weight: float = 0.0
 
 
 OPTIMISERS = ("adam", "rmsprop")
@@ -119,6 +124,9 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not self.data.distill_weight >= 0.0:
             raise ConfigError(f"data.distill_weight must be 0 or more, got {self.data.distill_weight}")
+        if not 0.0 <= self.data.flip_consistency_weight < math.inf:
+            raise ConfigError("data.flip_consistency_weight must be a finite 0 or more, got "
+                              f"{self.data.flip_consistency_weight}")
         if not 0.0 <= self.data.back_view_weight < math.inf:
             raise ConfigError(f"data.back_view_weight must be a finite 0 or more, got {self.data.back_view_weight}")
 

@@ -30,6 +30,7 @@ from engine.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from engine.crop import apply_affine, crop_matrix, heatmap_to_input
 from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError, HgposeError
+from engine.gpu import ops as torch_ops
 from engine.interrupts import graceful_stop
 from engine.metadata import ModelMetadata
 from engine.model import StackedHourglass, build_model
@@ -59,6 +60,27 @@ def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: tor
     # mean over (N, K, H, W) per set, then the sets' sum: with one set exactly the plain masked MSE.
     return sum(((out.float()[:, None] - target) ** 2 * w).mean(dim=(0, 2, 3, 4)).sum()
                for out in outputs)  # type: ignore[return-value]
+
+
+def flip_consistency_loss(net: Callable[[torch.Tensor], list[torch.Tensor]], x: torch.Tensor,
+                          outputs: list[torch.Tensor], flip_permutation: tuple[int, ...]) -> torch.Tensor:
+    """Self-distillation of the flip test: MSE of every stack's heatmaps towards the flip-test heatmaps.
+
+    Args:
+        net: the network in training mode; it runs once more, without gradient, on the mirrored crops.
+        x: (N, 3, S, S) the batch of input crops ``outputs`` came from.
+        outputs: per stack, (N, K, H, W) heatmaps of ``x`` (with gradient).
+        flip_permutation: (K,) the skeleton's left/right swap.
+
+    The target is what the flip test computes at inference from the last stack (the average of the
+    heatmaps of ``x`` and of the mirrored crops, mirrored back with left and right swapped), held
+    fixed: the gradient only moves the network towards it. Zero for a network whose answer for a
+    mirrored crop is already the mirrored answer. Summed over stacks, like the label loss.
+    """
+    with torch.no_grad():
+        mirrored = net(x.flip(-1))[-1].float()
+        target = torch_ops.merge_flipped(outputs[-1].detach().float(), mirrored, flip_permutation)
+    return sum(((out.float() - target) ** 2).mean() for out in outputs)  # type: ignore[return-value]
 
 
 def seed_everything(seed: int) -> None:
@@ -300,6 +322,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         if average is not None and ck.get("weight_average"):
             average.load_state_dict(ck["weight_average"])  # absent: averaging starts at this resume
     net = dist.wrap(model, ctx)
+    flip_permutation = skel.flip_permutation()
     truth = validation_joints(val_pack, config.model.input_size)
     log = RunLog(out_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     if log is not None and progress and log.tensorboard_dir is not None:
@@ -358,7 +381,11 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 target, weights = target.to(device, non_blocking=True), weights.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
                     outputs = net(x)
+                    consistency = (flip_consistency_loss(net, x, outputs, flip_permutation)
+                                   if config.data.flip_consistency_weight > 0 else None)
                 loss = heatmap_loss(outputs, target, weights)
+                if consistency is not None:
+                    loss = loss + config.data.flip_consistency_weight * consistency
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.optim.grad_clip > 0:

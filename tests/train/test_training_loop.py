@@ -15,7 +15,7 @@ from train_synthetic import tiny_config
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
 from engine.errors import ConfigError
-from train.trainer import cpu_has_native_bf16, train
+from train.trainer import cpu_has_native_bf16, flip_consistency_loss, train
 
 
 def test_overfits_four_people(tmp_path: Path, packs) -> None:
@@ -207,3 +207,41 @@ def test_init_from_a_narrower_model_widens_it(tmp_path: Path, packs) -> None:
     assert again[0] < 0.8 * losses[0], (losses, again)
     _, meta = load_checkpoint(best)
     assert meta.config.width == 32
+
+
+def test_flip_consistency_is_zero_for_a_mirror_symmetric_network_and_its_target_is_fixed() -> None:
+    swap = (1, 0)  # two joints, each the other's mirror
+    x = torch.rand(3, 2, 4, 6, generator=torch.Generator().manual_seed(0))
+
+    def symmetric(crops: torch.Tensor) -> list[torch.Tensor]:
+        # the same left-right symmetric map for both joints: mirroring the crop changes nothing
+        m = crops.mean(1, keepdim=True)
+        return [(m + m.flip(-1)).expand(-1, 2, -1, -1)]
+
+    assert float(flip_consistency_loss(symmetric, x, symmetric(x), swap)) == pytest.approx(0.0, abs=1e-7)
+
+    p = torch.tensor(1.5, requires_grad=True)
+
+    def scaled(crops: torch.Tensor) -> list[torch.Tensor]:
+        return [crops * p]
+
+    loss = flip_consistency_loss(scaled, x, scaled(x), swap)
+    loss.backward()
+    # the flip-test target, 0.5 p (x + x with the joints swapped), enters as a constant
+    target = 0.5 * 1.5 * (x + x[:, list(swap)])
+    assert float(loss.detach()) == pytest.approx(float(((1.5 * x - target) ** 2).mean()), rel=1e-5)
+    assert float(p.grad) == pytest.approx(float((2 * (1.5 * x - target) * x).mean()), rel=1e-5)
+
+
+def test_flip_consistency_adds_to_the_loss_and_training_still_learns(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    runs: dict[float, list[float]] = {}
+    for weight in (0.0, 1.0):
+        config = tiny_config(tmp_path / f"run{weight}", train_pack, val_pack, augment={"enabled": False},
+                             data={"flip_consistency_weight": weight}, optim={"epochs": 30, "batch_size": 4})
+        runs[weight] = []
+        train(config, progress=False, on_step=lambda step, loss, into=runs[weight]: into.append(loss))
+    assert runs[1.0][0] > runs[0.0][0]  # same seed and first batch: the extra term is all the difference
+    assert runs[1.0][-1] < 0.5 * runs[1.0][0], runs[1.0]
+    with pytest.raises(ConfigError, match="flip_consistency_weight"):
+        tiny_config(tmp_path / "bad", train_pack, val_pack, data={"flip_consistency_weight": -1.0})
