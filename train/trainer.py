@@ -76,6 +76,9 @@ def flip_consistency_loss(net: Callable[[torch.Tensor], list[torch.Tensor]], x: 
     heatmaps of ``x`` and of the mirrored crops, mirrored back with left and right swapped), held
     fixed: the gradient only moves the network towards it. Zero for a network whose answer for a
     mirrored crop is already the mirrored answer. Summed over stacks, like the label loss.
+    The mirrored pass runs in training mode, so it normalises with its batch's statistics like
+    ``outputs`` did, and BatchNorm's running statistics count it too: mirrored crops are what the
+    flip augmentation feeds half the time anyway.
     """
     with torch.no_grad():
         mirrored = net(x.flip(-1))[-1].float()
