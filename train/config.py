@@ -102,8 +102,9 @@ class TrainConfig:
     cpu_bf16: bool = False
     channels_last: bool = True  # both devices: 1.4x faster training on CPU too (oneDNN NHWC kernels)
     # A checkpoint whose weights start the run (fine-tuning, or continuing with another batch size or
-    # schedule). The architecture must match ``model``, except that ``model.width`` may be larger
-    # (the weights are widened exactly: train.widen) and ``model.input_size`` may differ. Ignored
+    # schedule). The architecture must match ``model``, except that ``model.width`` and
+    # ``model.num_stacks`` may be larger (the weights are widened and deepened exactly: train.widen)
+    # and ``model.input_size`` may differ. Ignored
     # when resuming from out_dir/last.pt.
     init_from: str = ""
     max_steps: int = 0  # stop after this many optimiser steps in this process (0: no limit)

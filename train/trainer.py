@@ -45,7 +45,7 @@ from train.pack import Pack, concat_packs, read_pack
 from train.run_lock import run_dir_lock
 from train.run_log import RunLog
 from train.weight_average import WeightAverage
-from train.widen import widen_into
+from train.widen import deepen_state, widen_into
 
 
 def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -201,14 +201,17 @@ def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[s
 def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> None:
     """Load the weights of checkpoint ``path`` (``init_from``) into a freshly built ``model``."""
     trained, source = load_checkpoint(path)
-    # Width may grow (the weights are widened exactly, see train.widen) and the input size may
-    # change (a fully convolutional network's weights do not depend on it); nothing else may.
-    same = replace(source.config, width=config.model.width, input_size=config.model.input_size)
-    if same != config.model or source.config.width > config.model.width or source.skeleton != config.data.skeleton:
+    # Width and stacks may grow (the weights are widened and deepened exactly, see train.widen) and
+    # the input size may change (a fully convolutional network's weights do not depend on it);
+    # nothing else may.
+    m = config.model
+    same = replace(source.config, width=m.width, input_size=m.input_size, num_stacks=m.num_stacks)
+    if (same != m or source.config.width > m.width or source.config.num_stacks > m.num_stacks
+            or source.skeleton != config.data.skeleton):
         raise ConfigError(f"init_from {path} holds {source.skeleton} {source.config}, which cannot start the "
-                          f"configured {config.data.skeleton} {config.model} (only a wider model or another "
+                          f"configured {config.data.skeleton} {m} (only a wider or deeper model or another "
                           "input size can)")
-    widen_into(model, trained.state_dict())
+    widen_into(model, deepen_state(trained.state_dict(), m.num_stacks))
 
 
 def _check_resumable(ck: dict[str, Any], path: Path, config: TrainConfig, ctx: dist.DistContext) -> None:

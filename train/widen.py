@@ -1,4 +1,5 @@
-"""Start a wider hourglass from a trained narrower one without losing what it learnt (needs torch).
+"""Start a wider or deeper hourglass from a trained smaller one without losing what it learnt
+(needs torch).
 
 Net2WiderNet-style widening (Chen, Goodfellow and Shlens, "Net2Net", ICLR 2016), in its simplest
 exact form: every channel count in ``engine.model`` is derived from the width, and each of the
@@ -8,6 +9,8 @@ old one is set to zero. The old channels therefore never see the new ones: the w
 exactly the narrow one's heatmaps (in training and in evaluation mode, since BatchNorm statistics
 are per channel), and training then spends the extra capacity from the narrow model's accuracy
 rather than from scratch. Gradients reach the zeroed weights because the new channels carry signal.
+More stacks are added the same way (:func:`deepen_state`): a copy of the last stack, fed through
+zeroed remaps, computes the same heatmaps.
 """
 
 from __future__ import annotations
@@ -65,4 +68,34 @@ def _with_identity_skips(narrow: Mapping[str, Tensor], wide_keys: set[str]) -> d
     return out
 
 
-__all__ = ["widen_into"]
+def deepen_state(state: Mapping[str, Tensor], stacks: int) -> dict[str, Tensor]:
+    """``state`` (a trained hourglass's state dict) grown to ``stacks`` stacks, function-preserving.
+
+    Net2DeeperNet in the stacked hourglass's own terms: every new stack is a copy of the last one
+    (hourglass, features and head), and the remap convolutions that would feed the old last stack's
+    features and heatmaps into the next one start at zero. The new stack then reads the same input
+    as the old last one did and, with its weights, computes the same heatmaps, so the deeper network
+    starts from the trained one's accuracy; the zeroed remaps learn (their inputs carry signal) and
+    let each extra stack refine the previous stack's prediction, as the paper's later stacks do.
+    The old last stack stays supervised (intermediate supervision), as every stack but the new last.
+    """
+    old = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("hourglasses."))
+    if stacks < old:
+        raise ConfigError(f"cannot deepen {old} stacks into {stacks}")
+    out = dict(state)
+    last = old - 1
+    for j in range(old, stacks):
+        for part in ("hourglasses", "features", "heads"):
+            prefix = f"{part}.{last}."
+            for k, v in state.items():
+                if k.startswith(prefix):
+                    out[f"{part}.{j}.{k[len(prefix):]}"] = v.clone()
+        # remap_*.{j-1} carry stack j-1's output into stack j's input: nothing at first.
+        heat_channels, width = state[f"heads.{last}.weight"].shape[:2]
+        for part, inputs in (("remap_features", width), ("remap_heatmaps", heat_channels)):
+            out[f"{part}.{j - 1}.weight"] = torch.zeros(width, inputs, 1, 1, dtype=state[f"heads.{last}.weight"].dtype)
+            out[f"{part}.{j - 1}.bias"] = torch.zeros(width, dtype=state[f"heads.{last}.weight"].dtype)
+    return out
+
+
+__all__ = ["deepen_state", "widen_into"]

@@ -209,6 +209,29 @@ def test_init_from_a_narrower_model_widens_it(tmp_path: Path, packs) -> None:
     assert meta.config.width == 32
 
 
+def test_init_from_a_model_with_fewer_stacks_deepens_it(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    shallow = tiny_config(tmp_path / "shallow", train_pack, val_pack, augment={"enabled": False},
+                          optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
+    losses: list[float] = []
+    train(shallow, progress=False, on_step=lambda s, v: losses.append(v))
+    stacks = shallow.model.num_stacks
+
+    deep = tiny_config(tmp_path / "deep", train_pack, val_pack, augment={"enabled": False},
+                       model={"num_stacks": stacks + 1}, init_from=str(tmp_path / "shallow" / "last.pt"),
+                       optim={"epochs": 1, "batch_size": 4, "lr": 1e-4})
+    again: list[float] = []
+    best = train(deep, progress=False, on_step=lambda s, v: again.append(v))
+    # The loss sums the stacks; the new last stack repeats the old last one's heatmaps, so the first
+    # loss is the trained one's plus its last stack's share again: far below a fresh start's.
+    assert again[0] < 0.8 * losses[0] * (stacks + 1) / stacks, (losses, again)
+    _, meta = load_checkpoint(best)
+    assert meta.config.num_stacks == stacks + 1
+    fewer = tiny_config(tmp_path / "fewer", train_pack, val_pack, init_from=str(tmp_path / "deep" / "last.pt"))
+    with pytest.raises(ConfigError, match="init_from"):
+        train(fewer, progress=False)
+
+
 def test_flip_consistency_is_zero_for_a_mirror_symmetric_network_and_its_target_is_fixed() -> None:
     swap = (1, 0)  # two joints, each the other's mirror
     x = torch.rand(3, 2, 4, 6, generator=torch.Generator().manual_seed(0))

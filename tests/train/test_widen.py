@@ -10,7 +10,7 @@ import torch
 from engine.errors import ConfigError
 from engine.metadata import HourglassConfig
 from engine.model import build_model
-from train.widen import widen_into
+from train.widen import deepen_state, widen_into
 
 NARROW = HourglassConfig(num_stacks=2, width=16, num_joints=14, input_size=64, depth=3)
 
@@ -60,3 +60,33 @@ def test_only_a_wider_network_of_the_same_layers_fits() -> None:
         widen_into(build_model(dataclasses.replace(NARROW, width=8)), narrow)
     with pytest.raises(ConfigError, match="other layers"):
         widen_into(build_model(dataclasses.replace(NARROW, width=32, num_stacks=1)), narrow)
+
+
+@pytest.mark.parametrize("stacks,width", [(3, 16), (4, 24)])
+def test_a_deeper_network_computes_the_same_last_heatmaps(stacks: int, width: int) -> None:
+    narrow = _trained_like(NARROW)
+    deep = build_model(dataclasses.replace(NARROW, num_stacks=stacks, width=width))
+    widen_into(deep, deepen_state(narrow.state_dict(), stacks))
+    x = torch.randn(3, 3, 64, 64)
+    for mode in ("eval", "train"):
+        narrow.train(mode == "train")
+        deep.train(mode == "train")
+        with torch.no_grad():
+            old, new = narrow(x), deep(x)
+        assert len(new) == stacks
+        torch.testing.assert_close(new[0], old[0], rtol=1e-5, atol=1e-6, msg=mode)
+        for extra in new[1:]:  # the old last stack and every copy of it
+            torch.testing.assert_close(extra, old[-1], rtol=1e-5, atol=1e-6, msg=mode)
+
+
+def test_the_new_stack_learns_to_read_the_previous_one() -> None:
+    narrow = _trained_like(NARROW)
+    deep = build_model(dataclasses.replace(NARROW, num_stacks=3))
+    widen_into(deep, deepen_state(narrow.state_dict(), 3))
+    remap = deep.remap_heatmaps[1].weight  # stack 1's heatmaps into stack 2's input: zero at first
+    assert torch.count_nonzero(remap) == 0
+    deep.train()
+    sum(o.square().mean() for o in deep(torch.randn(2, 3, 64, 64))).backward()
+    assert remap.grad is not None and remap.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="cannot deepen"):
+        deepen_state(deep.state_dict(), 2)
