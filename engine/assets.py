@@ -8,7 +8,7 @@ from engine.errors import InputError, ModelError
 
 # engine/ sits at the repository root next to assets/ (the project is installed editable).
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_MODEL_NAME = "hg2-w128-128.onnx"
+DEFAULT_MODEL_NAME = "hg3-w128-128.onnx"
 DEFAULT_CLIP_NAME = "sports2d_walker_720p.mp4"
 
 

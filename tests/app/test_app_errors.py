@@ -165,5 +165,5 @@ def test_the_threshold_follows_each_model_unless_the_user_set_one(make_window, q
     assert w.settings.threshold.value() == round(tiny * 100)
     w.settings.threshold.setValue(55)  # the user's choice now stays
     w.load_model(w.options.model, "onnxruntime")  # auto precision: its INT8 sibling runs
-    qtbot.waitUntil(lambda: w.model_info.path.name == "hg2-w128-128.int8.onnx", timeout=15_000)
+    qtbot.waitUntil(lambda: w.model_info.path.name == "hg3-w128-128.int8.onnx", timeout=15_000)
     assert w.settings.threshold.value() == 55

@@ -28,7 +28,7 @@ def test_frames_flow_and_stats_update(make_window, qtbot):
     assert _fps(w.infer_fps_label.text()) > 0
     assert re.fullmatch(r"Latency \d+ ms", w.latency_label.text())
     assert w.drops_label.text() == "Dropped 0"  # a file waits for inference: nothing is dropped
-    assert "onnxruntime" in w.model_label.text() and "hg2-w128-128" in w.model_label.text()
+    assert "onnxruntime" in w.model_label.text() and "hg3-w128-128" in w.model_label.text()
     assert w.model_label.text().endswith("· int8")  # auto on the CPU runs the bundled INT8 file
     assert "1280×720" in w.source_label.text()
     out = w.last_output
