@@ -38,6 +38,36 @@ def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return float16.convert_float_to_float16(model, keep_io_types=True)
 
 
+def materialise_shared_initialisers(model: onnx.ModelProto) -> int:
+    """Give every tensor that an ``Identity`` copies from an initialiser an initialiser of its own;
+    returns how many. Modifies ``model`` in place.
+
+    torch's exporter stores equal constant tensors once and feeds the other users through
+    ``Identity`` nodes. Two biases can be exactly equal after training: a deepened network's two
+    new remap convolutions (``train.widen.deepen_state``) start at zero and add into the same sum,
+    so every step gives their biases the same gradient. ONNX Runtime's static quantiser then leaves
+    the convolution that reads its bias through the ``Identity`` in float, and the CPU runtime wraps
+    that float island in layout Transposes: the first three-stack INT8 file ran 1.8-2.1 times as
+    long as the two-stack one instead of about 1.45 times (its share of convolutions).
+    """
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    kept, copies = [], []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            copies.append(copy)
+        else:
+            kept.append(node)
+    if copies:
+        del graph.node[:]
+        graph.node.extend(kept)
+        graph.initializer.extend(copies)
+    return len(copies)
+
+
 def export_onnx(checkpoint: Path, out: Path, fp16: bool = False, batch_for_check: int = 2,
                 opset: int = OPSET) -> ExportReport:
     """Export ``checkpoint`` to ``out`` (written atomically), check it, and measure torch-vs-ORT parity."""
@@ -72,6 +102,7 @@ def build_onnx(checkpoint: Path, fp16: bool = False, batch_for_check: int = 2,
                           dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}},
                           opset_version=opset, do_constant_folding=True, dynamo=False)
         proto = onnx.load(str(raw))
+    materialise_shared_initialisers(proto)
     meta = meta.with_updates(precision="fp16" if fp16 else "fp32")
     if fp16:
         proto = _to_fp16(proto)

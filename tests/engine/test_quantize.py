@@ -152,3 +152,35 @@ def test_a_stale_int8_sibling_never_stands_in_for_a_newer_fp32_file(tiny_int8: P
     # ... with no FP32 file to slip to if it fails to open; picked by auto, FP32 backs it up.
     assert registry._plan(int8, "auto") == [("onnxruntime", int8)]
     assert registry._plan(fp32, "auto") == [("onnxruntime", int8), ("onnxruntime", fp32)]
+
+
+def test_equal_biases_are_quantised_like_any_other(tmp_path: Path,
+                                                   clip_crops: Callable[[int, int], np.ndarray]) -> None:
+    # A deepened network's two new remap convolutions keep equal biases through training (they add
+    # into one sum, so they get the same gradient); the exporter then shares one tensor through an
+    # Identity node, which left that convolution float in the INT8 file (and ORT wrapped it in
+    # Transposes). The export gives each its own initialiser, so every convolution is INT8.
+    torch = pytest.importorskip("torch")
+    from engine.checkpoint import save_checkpoint
+    from engine.export import build_onnx
+    from engine.metadata import HourglassConfig
+    from engine.model import build_model
+    from engine.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    config = HourglassConfig(num_stacks=2, width=16, num_joints=14, input_size=64)
+    model = build_model(config)
+    with torch.no_grad():
+        model.remap_features[0].bias.fill_(0.01)
+        model.remap_heatmaps[0].bias.fill_(0.01)
+    path = tmp_path / "deep.pt"
+    save_checkpoint(path, model, ModelMetadata(skeleton="lsp14", config=config, name="deep"))
+    proto, meta, _ = build_onnx(path)
+    assert "Identity" not in [n.op_type for n in proto.graph.node]
+    x = normalise_batch(clip_crops(64, 16), meta.normalisation)
+    int8 = quantize_int8(proto, x).model
+    producers = {o: n for n in int8.graph.node for o in n.output}
+    convs = [n for n in int8.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        assert producers[conv.input[0]].op_type == producers[conv.input[1]].op_type == "DequantizeLinear"
