@@ -15,6 +15,7 @@ from train_synthetic import tiny_config
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
 from engine.errors import ConfigError
+from train.config import TrainConfig
 from train.trainer import cpu_has_native_bf16, flip_consistency_loss, train
 
 
@@ -110,12 +111,19 @@ def test_ctrl_c_from_a_terminal_leaves_the_data_workers_running(tmp_path: Path, 
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6
 
 
+def _first_run(out: Path, train_pack: Path, val_pack: Path, **overrides: object) -> tuple[TrainConfig, list[float]]:
+    """Train the tiny model 10 epochs on 4 people without augmentation, as the run that a second run
+    starts from (``init_from=out/last.pt``); returns its config and its losses, step by step."""
+    config = tiny_config(out, train_pack, val_pack, augment={"enabled": False},
+                         optim={"epochs": 10, "batch_size": 4, "lr": 2e-3}, **overrides)
+    losses: list[float] = []
+    train(config, progress=False, on_step=lambda s, v: losses.append(v))
+    return config, losses
+
+
 def test_init_from_starts_a_fresh_run_from_trained_weights(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(4)
-    first = tiny_config(tmp_path / "first", train_pack, val_pack, augment={"enabled": False},
-                        optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
-    losses: list[float] = []
-    train(first, progress=False, on_step=lambda s, v: losses.append(v))
+    _, losses = _first_run(tmp_path / "first", train_pack, val_pack)
 
     # Another batch size and schedule; the run starts at step 1 but from the trained weights, so its
     # first loss is where the first run ended, well below where that one began.
@@ -193,10 +201,7 @@ def test_bad_budgets_are_config_errors(tmp_path: Path, packs) -> None:
 
 def test_init_from_a_narrower_model_widens_it(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(4)
-    narrow = tiny_config(tmp_path / "narrow", train_pack, val_pack, augment={"enabled": False},
-                         model={"width": 16}, optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
-    losses: list[float] = []
-    train(narrow, progress=False, on_step=lambda s, v: losses.append(v))
+    _, losses = _first_run(tmp_path / "narrow", train_pack, val_pack, model={"width": 16})
 
     wide = tiny_config(tmp_path / "wide", train_pack, val_pack, augment={"enabled": False},
                        init_from=str(tmp_path / "narrow" / "last.pt"), optim={"epochs": 1, "batch_size": 4, "lr": 1e-4})
@@ -211,10 +216,7 @@ def test_init_from_a_narrower_model_widens_it(tmp_path: Path, packs) -> None:
 
 def test_init_from_a_model_with_fewer_stacks_deepens_it(tmp_path: Path, packs) -> None:
     train_pack, val_pack = packs(4)
-    shallow = tiny_config(tmp_path / "shallow", train_pack, val_pack, augment={"enabled": False},
-                          optim={"epochs": 10, "batch_size": 4, "lr": 2e-3})
-    losses: list[float] = []
-    train(shallow, progress=False, on_step=lambda s, v: losses.append(v))
+    shallow, losses = _first_run(tmp_path / "shallow", train_pack, val_pack)
     stacks = shallow.model.num_stacks
 
     deep = tiny_config(tmp_path / "deep", train_pack, val_pack, augment={"enabled": False},
