@@ -87,9 +87,12 @@ class BodyModel:
             return float(np.linalg.norm(kp[self.index[a], :2] - kp[self.index[b], :2]))
         return None
 
-    def torso(self, keypoints: np.ndarray, found: np.ndarray, scale_hint: float | None) -> TorsoFrame | None:
+    def torso(self, keypoints: np.ndarray, found: np.ndarray, scale_hint: float | None,
+              down_hint: np.ndarray | None = None) -> TorsoFrame | None:
         """The torso frame from the found joints (``found``: (K,) bool) of a pose (K, 3), or None when
-        they do not pin it down. ``scale_hint`` (pixels) stands in for a scale this pose cannot measure."""
+        they do not pin it down. ``scale_hint`` (pixels) stands in for a scale this pose cannot measure,
+        ``down_hint`` (unit (2,), frame pixels) for its direction (the person's torso axis measured
+        on earlier frames)."""
         shoulders = self._mid(keypoints, found, "R shoulder", "L shoulder")
         hips = self._mid(keypoints, found, "R hip", "L hip")
         if shoulders is not None and hips is not None:
@@ -97,10 +100,15 @@ class BodyModel:
             length = float(np.linalg.norm(axis))
             if length > 1.0:
                 return TorsoFrame(hips, axis / length, length, True)
-        # Half a torso: the axis from the head, else upright; the scale from the segments seen.
+        # Half a torso: the axis measured on earlier frames, else from the head, else upright; the
+        # scale from the segments seen. The head is the last resort: people nod and tilt it (a man
+        # walking along a wall top looked down 36 degrees, and legs hung along that axis left his
+        # ankles below the crop).
         down = np.array([0.0, 1.0])
         neck, head = (self._mid(keypoints, found, n, n) for n in ("neck", "head top"))
-        if neck is not None and head is not None and np.linalg.norm(neck - head) > 1.0:
+        if down_hint is not None:
+            down = np.asarray(down_hint, dtype=np.float64)
+        elif neck is not None and head is not None and np.linalg.norm(neck - head) > 1.0:
             down = (neck - head) / np.linalg.norm(neck - head)
         # The largest of the segments' lower bounds, else the hint.
         bounds = [seen / ratio for a, b, ratio in SEGMENTS

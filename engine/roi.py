@@ -480,7 +480,10 @@ class PersonTracker:
         conf = keypoints[:, 2]
         found = conf >= self.threshold
         support = conf >= c.support_fraction * self.threshold
-        torso = self.body.torso(keypoints, found, self._scale) or self.body.torso(keypoints, support, self._scale)
+        lean = None if self._lean is None else np.radians(self._lean)
+        down = None if lean is None else np.array([np.sin(lean), np.cos(lean)])
+        torso = (self.body.torso(keypoints, found, self._scale, down)
+                 or self.body.torso(keypoints, support, self._scale, down))
         if torso is None:
             good = keypoints[support, :2]
             if len(good) < 2:
@@ -510,7 +513,7 @@ class PersonTracker:
         # The joints with support stay where the model put them (on a weak frame most are right
         # even below the drawing threshold); the body pose places the rest.
         points = self.body.whole_body(keypoints, support, torso, self._body_pose)
-        if c.upright and learn and measured.measured:
+        if learn and measured.measured:
             # From any torso with shoulders and hips, even one only at support level: a person
             # leaning far is exactly the one the model reads weakly in an unturned crop, and waiting
             # for a confident pose kept the crop unturned (and the person weak) for 15 frames.

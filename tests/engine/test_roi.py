@@ -145,6 +145,25 @@ def test_a_person_seen_side_on_is_sized_by_head_and_arms_not_by_overlapping_shou
     assert contains(tracker.box, person[[0, 5, 13], :2]), tracker.box
 
 
+def test_weak_legs_hang_along_the_torso_measured_before_not_along_a_tilted_head() -> None:
+    """A man walking along a wall top (sports2d_two_walkers), backlit: only his head, shoulders and
+    arms are read, and he looks down at his feet. Legs hung along the head's axis came out short and
+    sideways, and the crop cut his ankles; the torso axis measured on earlier frames keeps them in."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    person = standing_pose(900, 150, y=500)
+    tracker = PersonTracker(TrackerConfig(upright=0.0), default_threshold=0.3)
+    tracker.state, tracker.box = "acquired", CropBox(900.0, 560.0, 700.0)
+    for _ in range(3):
+        tracker.update(frame.shape, person)  # seen whole and upright
+    nodding = person.copy()
+    nodding[[0, 1, 2, 3, 4, 5], 2] = 0.05  # hips, knees and ankles: nothing
+    a = np.radians(50.0)  # the head bent 50 degrees forward
+    nodding[13, :2] = nodding[12, :2] - 0.5 * 150 * np.array([np.sin(a), np.cos(a)])
+    for _ in range(3):
+        tracker.update(frame.shape, nodding)
+        assert contains(tracker.box, person[[0, 5], :2]), tracker.box  # both ankles
+
+
 @pytest.mark.parametrize("score", [0.9, 0.2])
 def test_a_leaning_person_read_weakly_gets_the_turned_crop(score: float) -> None:
     """A runner bent 50 degrees whom the model reads only at support level (every joint between
