@@ -77,7 +77,9 @@ def deepen_state(state: Mapping[str, Tensor], stacks: int) -> dict[str, Tensor]:
     as the old last one did and, with its weights, computes the same heatmaps, so the deeper network
     starts from the trained one's accuracy; the zeroed remaps learn (their inputs carry signal) and
     let each extra stack refine the previous stack's prediction, as the paper's later stacks do.
-    The old last stack stays supervised (intermediate supervision), as every stack but the new last.
+    Every stack stays supervised (intermediate supervision). The two new remap biases add into one
+    sum, so they get the same gradient and stay equal through training (``engine.export`` gives
+    each its own tensor in the ONNX file, or INT8 would leave one convolution in float).
     """
     old = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("hourglasses."))
     if stacks < old:
@@ -91,10 +93,11 @@ def deepen_state(state: Mapping[str, Tensor], stacks: int) -> dict[str, Tensor]:
                 if k.startswith(prefix):
                     out[f"{part}.{j}.{k[len(prefix):]}"] = v.clone()
         # remap_*.{j-1} carry stack j-1's output into stack j's input: nothing at first.
-        heat_channels, width = state[f"heads.{last}.weight"].shape[:2]
+        head = state[f"heads.{last}.weight"]  # (K, width, 1, 1)
+        heat_channels, width = head.shape[:2]
         for part, inputs in (("remap_features", width), ("remap_heatmaps", heat_channels)):
-            out[f"{part}.{j - 1}.weight"] = torch.zeros(width, inputs, 1, 1, dtype=state[f"heads.{last}.weight"].dtype)
-            out[f"{part}.{j - 1}.bias"] = torch.zeros(width, dtype=state[f"heads.{last}.weight"].dtype)
+            out[f"{part}.{j - 1}.weight"] = torch.zeros(width, inputs, 1, 1, dtype=head.dtype)
+            out[f"{part}.{j - 1}.bias"] = torch.zeros(width, dtype=head.dtype)
     return out
 
 
