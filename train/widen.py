@@ -86,6 +86,8 @@ def deepen_state(state: Mapping[str, Tensor], stacks: int) -> dict[str, Tensor]:
         raise ConfigError(f"cannot deepen {old} stacks into {stacks}")
     out = dict(state)
     last = old - 1
+    head = state[f"heads.{last}.weight"]  # (K, width, 1, 1)
+    heat_channels, width = head.shape[:2]
     for j in range(old, stacks):
         for part in ("hourglasses", "features", "heads"):
             prefix = f"{part}.{last}."
@@ -93,8 +95,6 @@ def deepen_state(state: Mapping[str, Tensor], stacks: int) -> dict[str, Tensor]:
                 if k.startswith(prefix):
                     out[f"{part}.{j}.{k[len(prefix):]}"] = v.clone()
         # remap_*.{j-1} carry stack j-1's output into stack j's input: nothing at first.
-        head = state[f"heads.{last}.weight"]  # (K, width, 1, 1)
-        heat_channels, width = head.shape[:2]
         for part, inputs in (("remap_features", width), ("remap_heatmaps", heat_channels)):
             out[f"{part}.{j - 1}.weight"] = torch.zeros(width, inputs, 1, 1, dtype=head.dtype)
             out[f"{part}.{j - 1}.bias"] = torch.zeros(width, dtype=head.dtype)
