@@ -1,5 +1,5 @@
-"""Training augmentation: random scale, rotation, mirror with joint swap, colour jitter, and
-synthetic occlusion.
+"""Training augmentation: random scale, rotation, mirror with joint swap, colour jitter, synthetic
+occlusion, and the lighting and blur of video (contrast, gamma, grey, motion blur).
 
 Works on pack crops (P, P, 3) and their joints (K, 3) in crop pixels, producing the network input
 crop (S, S, 3) and joints in input pixels.
@@ -27,6 +27,15 @@ class AugmentConfig:
     only seen what the labels point at answers from texture where it should answer from the body's
     layout (Sarandi et al., 2018, used object cut-outs the same way). The patch comes from the same
     photo, so its colours and sharpness give nothing away. 0 turns it off.
+
+    ``contrast``, ``gamma``, ``grey_prob``, ``blur_prob``: what video does to a person and sports
+    photos rarely do. A walker against the sun is a dark, flat silhouette; a webcam's frame is
+    smeared along the motion. The contrast about the crop's mean is scaled by a factor in
+    [1 - contrast, 1 + contrast]; intensities (0-1) are raised to ``exp(u)``, u uniform in
+    [-gamma, gamma] (gamma 0.7: exponents 0.5-2, the dark and the washed-out ends); ``grey_prob``
+    drops the colour (night-mode and old cameras); ``blur_prob`` smears the crop with a line kernel
+    3-9 px long at a random angle (motion) or, half the time, a Gaussian (focus). All 0: off, so
+    older recipes reproduce exactly.
     """
 
     scale: tuple[float, float] = (0.75, 1.25)
@@ -37,6 +46,10 @@ class AugmentConfig:
     colour: float = 0.2
     occlusion_prob: float = 0.0
     occlusion_size: tuple[float, float] = (0.15, 0.4)
+    contrast: float = 0.0
+    gamma: float = 0.0
+    grey_prob: float = 0.0
+    blur_prob: float = 0.0
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -44,6 +57,11 @@ class AugmentConfig:
         if not (0.0 <= self.occlusion_prob <= 1.0 and 0.0 < lo <= hi <= 1.0):
             raise ConfigError(f"occlusion_prob must be in [0, 1] and occlusion_size (lo, hi) within (0, 1], "
                               f"got {self.occlusion_prob} and {self.occlusion_size}")
+        if not (0.0 <= self.contrast < 1.0 and 0.0 <= self.gamma <= 2.0
+                and 0.0 <= self.grey_prob <= 1.0 and 0.0 <= self.blur_prob <= 1.0):
+            raise ConfigError(f"contrast must be in [0, 1), gamma in [0, 2], grey_prob and blur_prob in "
+                              f"[0, 1], got {self.contrast}, {self.gamma}, {self.grey_prob}, "
+                              f"{self.blur_prob}")
 
 
 def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size: int,
@@ -83,7 +101,42 @@ def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size:
     if config.enabled and config.colour > 0:
         gains = rng.uniform(1 - config.colour, 1 + config.colour, size=3).astype(np.float32)
         out = np.clip(out.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+    if config.enabled:
+        out = lighting(out, config, rng)
     return out, j
+
+
+def lighting(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """The (S, S, 3) uint8 BGR crop under a random contrast, gamma, colour loss and blur (see
+    :class:`AugmentConfig`); the geometry, and so the labels, are untouched."""
+    out = image
+    if config.contrast > 0:
+        factor = float(rng.uniform(1 - config.contrast, 1 + config.contrast))
+        mean = float(out.mean())
+        out = np.clip((out.astype(np.float32) - mean) * factor + mean, 0, 255).astype(np.uint8)
+    if config.gamma > 0:
+        exponent = float(np.exp(rng.uniform(-config.gamma, config.gamma)))
+        table = np.round(255.0 * (np.arange(256) / 255.0) ** exponent).astype(np.uint8)
+        out = cv2.LUT(out, table)
+    if config.grey_prob > 0 and rng.random() < config.grey_prob:
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # pack crops are BGR
+    if config.blur_prob > 0 and rng.random() < config.blur_prob:
+        out = blur(out, rng)
+    return out
+
+
+def blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The (S, S, 3) crop smeared along a random line 3-9 px long (motion), or by a Gaussian of
+    sigma 0.6-1.5 px (focus), half the time each."""
+    if rng.random() < 0.5:
+        return cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.6, 1.5)))
+    length = int(rng.integers(3, 10))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), float(rng.uniform(0, 180)), 1.0)
+    kernel = cv2.warpAffine(kernel, rotation, (length, length))
+    kernel /= max(float(kernel.sum()), 1e-6)
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
 
 
 def occlude(image: np.ndarray, size: tuple[float, float], rng: np.random.Generator) -> np.ndarray:

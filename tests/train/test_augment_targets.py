@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.errors import ConfigError
 from engine.skeleton import LSP14
-from train.augment import AugmentConfig, augment
+from train.augment import AugmentConfig, augment, lighting
 from train.targets import gaussian_heatmaps
 
 PACK, OUT = 96, 64
@@ -119,3 +120,56 @@ def test_occlusion_covers_one_rectangle_with_another_part_of_the_crop() -> None:
             assert hits, seed
     # Off by default: the recipes trained so far are unchanged.
     assert AugmentConfig().occlusion_prob == 0.0
+
+
+def test_lighting_is_off_by_default_and_draws_nothing_from_the_generator() -> None:
+    image = np.random.default_rng(1).integers(0, 255, (OUT, OUT, 3), dtype=np.uint8)
+    rng = np.random.default_rng(7)
+    before = rng.bit_generator.state
+    assert lighting(image, AugmentConfig(), rng) is image
+    assert rng.bit_generator.state == before  # so recipes trained before it reproduce exactly
+
+
+def test_lighting_darkens_flattens_greys_and_blurs_without_moving_the_labels() -> None:
+    rng = np.random.default_rng(2)
+    # A bright figure on a mid-grey ground, with texture so blur has something to smooth.
+    image = np.full((OUT, OUT, 3), 128, np.uint8)
+    image[16:48, 24:40] = (230, 180, 90)
+    image += rng.integers(0, 20, image.shape, dtype=np.uint8)
+    joints = np.array([[31.5, 31.5, 1.0]] * 14, np.float32)
+    plain = dataclasses.replace(AugmentConfig(), scale=(1.0, 1.0), rotation_prob=0.0, translate=0.0,
+                                colour=0.0, flip_prob=0.0)
+    base, base_joints = augment(image, joints, float(OUT), OUT, PERM, plain, np.random.default_rng(0))
+
+    dark = dataclasses.replace(plain, gamma=0.7)
+    means = []
+    for seed in range(20):
+        out, got = augment(image, joints, float(OUT), OUT, PERM, dark, np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, base_joints)
+        # A gamma curve is monotonic: it relights the crop but never reorders its intensities.
+        order = np.argsort(base[..., 0].ravel(), kind="stable")
+        assert (np.diff(out[..., 0].ravel()[order].astype(int)) >= 0).all()
+        means.append(float(out.mean()))
+    assert min(means) < 0.7 * base.mean() and max(means) > 1.2 * base.mean()  # both the dark and bright ends
+
+    flat = dataclasses.replace(plain, contrast=0.6)
+    stds = [float(augment(image, joints, float(OUT), OUT, PERM, flat, np.random.default_rng(s))[0].std())
+            for s in range(20)]
+    assert min(stds) < 0.6 * base.std() and max(stds) > 1.2 * base.std()
+
+    grey, _ = augment(image, joints, float(OUT), OUT, PERM, dataclasses.replace(plain, grey_prob=1.0),
+                      np.random.default_rng(0))
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+
+    blurred = dataclasses.replace(plain, blur_prob=1.0)
+    for seed in range(6):  # motion and focus blur both smooth and keep the brightness
+        out, _ = augment(image, joints, float(OUT), OUT, PERM, blurred, np.random.default_rng(seed))
+        assert np.abs(np.diff(out.astype(int), axis=1)).mean() < np.abs(np.diff(base.astype(int), axis=1)).mean()
+        assert abs(float(out.mean()) - float(base.mean())) < 2.0
+
+
+@pytest.mark.parametrize("field, value", [("contrast", 1.0), ("gamma", -0.1), ("grey_prob", 1.5),
+                                          ("blur_prob", -1.0)])
+def test_lighting_refuses_out_of_range_settings(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        AugmentConfig(**{field: value})
