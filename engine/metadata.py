@@ -22,6 +22,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 DEFAULT_JOINT_THRESHOLD = 0.3
 
+# Normalisation.stretch never amplifies a crop's contrast more than this.
+MAX_STRETCH_GAIN = 4.0
+
 
 @dataclass(frozen=True)
 class HourglassConfig:
@@ -63,10 +66,22 @@ class HourglassConfig:
 
 @dataclass(frozen=True)
 class Normalisation:
-    """Pixel normalisation: ``(rgb / 255 - mean) / std``, channel order RGB."""
+    """Pixel normalisation: ``(rgb / 255 - mean) / std``, channel order RGB.
+
+    ``stretch``: a percentile p (0 < p < 50) turns on a per-crop contrast stretch before it: the
+    crop's p-th and (100 - p)-th percentile intensities (over all pixels and channels, so hues keep)
+    are mapped to 0 and 255, with the gain capped at :data:`MAX_STRETCH_GAIN` so a flat crop's noise
+    is not blown up. A person against the sun or in haze reaches the model with the contrast of a
+    well-lit photo. 0 (the default, and every model file written before it) is off.
+    """
 
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    stretch: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.stretch < 50.0:
+            raise ModelError(f"normalisation stretch must be a percentile in [0, 50), got {self.stretch}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +159,8 @@ class ModelMetadata:
                 skeleton=str(data["skeleton"]),
                 config=HourglassConfig(**data["config"]),
                 normalisation=Normalisation(mean=tuple(norm.get("mean", IMAGENET_MEAN)),
-                                            std=tuple(norm.get("std", IMAGENET_STD))),
+                                            std=tuple(norm.get("std", IMAGENET_STD)),
+                                            stretch=float(norm.get("stretch", 0.0))),
                 name=str(data.get("name", "")),
                 training=dict(data.get("training", {})),
                 metrics={k: float(v) for k, v in dict(data.get("metrics", {})).items()},

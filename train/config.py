@@ -52,6 +52,9 @@ class DataConfig:
     # gradient through that target). It asks the network itself for the answer the flip test buys
     # with a second crop at inference. 0 turns it off; on, each step runs one more forward pass.
     flip_consistency_weight: float = 0.0
+    # The model's per-crop contrast stretch (engine.metadata.Normalisation.stretch, a percentile;
+    # 0 off): trained with it, the model file carries it, so every runtime applies it the same way.
+    contrast_stretch: float = 0.0
 
 
 OPTIMISERS = ("adam", "rmsprop")

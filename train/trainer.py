@@ -32,7 +32,7 @@ from engine.decoding import decode_heatmaps, merge_flipped
 from engine.errors import ConfigError, HgposeError
 from engine.gpu import ops as torch_ops
 from engine.interrupts import graceful_stop
-from engine.metadata import ModelMetadata
+from engine.metadata import ModelMetadata, Normalisation
 from engine.model import StackedHourglass, build_model
 from engine.skeleton import Skeleton, get_skeleton
 from train import distributed as dist
@@ -256,6 +256,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     out_dir = Path(config.out_dir)
     skel = get_skeleton(config.data.skeleton)
     meta = ModelMetadata(skeleton=skel.name, config=config.model, name=config.name,
+                         normalisation=Normalisation(stretch=config.data.contrast_stretch),
                          training={"config": config_to_dict(config)})
 
     train_names = (config.data.train_pack, *config.data.more_train_packs)

@@ -12,6 +12,7 @@ pixel coordinates are normalised as ``(2x + 1) / W - 1``.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 
 from engine.crop import invert_affine
 from engine.decoding import dark_newton_terms
-from engine.metadata import Normalisation
+from engine.metadata import MAX_STRETCH_GAIN, Normalisation
 
 
 def crop_thetas(matrices: np.ndarray, frame_hw: tuple[int, int], out_size: int) -> np.ndarray:
@@ -100,6 +101,14 @@ def _on_device(values: tuple[float, ...] | tuple[int, ...], dtype: torch.dtype, 
 def normalise_crops(crops_bgr: Tensor, norm: Normalisation) -> Tensor:
     """(N, 3, S, S) BGR 0..255 -> (N, 3, S, S) float32 normalised RGB, as ``engine.crop.normalise_batch``."""
     rgb = crops_bgr.flip(1).float()
+    if norm.stretch > 0 and len(rgb):
+        # kthvalue's nearest rank is what engine.crop.stretch_bounds reads off its histogram.
+        flat = rgb.flatten(1)
+        size = flat.shape[1]
+        lo, hi = (flat.kthvalue(max(1, math.ceil(q / 100.0 * size)), dim=1).values.view(-1, 1, 1, 1)
+                  for q in (norm.stretch, 100.0 - norm.stretch))
+        gain = 255.0 / torch.clamp(hi - lo, min=255.0 / MAX_STRETCH_GAIN)
+        rgb = torch.clamp((rgb - lo) * gain, 0.0, 255.0)
     mean = _on_device(tuple(norm.mean), torch.float32, rgb.device).view(1, 3, 1, 1)
     std = _on_device(tuple(norm.std), torch.float32, rgb.device).view(1, 3, 1, 1)
     return ((rgb * (1.0 / 255.0) - mean) / std).contiguous()

@@ -9,8 +9,11 @@ from engine.crop import (
     heatmap_to_input,
     input_to_heatmap,
     invert_affine,
+    normalise_batch,
+    stretch_bounds,
     warp_crop,
 )
+from engine.metadata import MAX_STRETCH_GAIN, Normalisation
 
 
 @pytest.mark.parametrize("box", [CropBox(100.3, 50.2, 80.5, 23.0), CropBox(640, 360, 720, 0.0),
@@ -46,3 +49,37 @@ def test_heatmap_and_input_frames_are_inverse() -> None:
     np.testing.assert_allclose(input_to_heatmap(heatmap_to_input(pts, 4), 4), pts)
     # Heatmap pixel j covers input pixels 4j .. 4j+3, centred on 4j + 1.5.
     np.testing.assert_allclose(heatmap_to_input([[2.0, 0.0]], 4), [[9.5, 1.5]])
+
+
+def test_contrast_stretch_spans_the_range_and_keeps_hue() -> None:
+    rng = np.random.default_rng(0)
+    # A hazy crop: intensities 100-160, one pixel in a thousand an outlier the percentile ignores.
+    crops = rng.integers(100, 161, (2, 40, 40, 3), dtype=np.uint8)
+    crops[0, 0, :3] = (0, 255, 0)
+    lo, hi = stretch_bounds(crops, 1.0)
+    for i, crop in enumerate(crops):
+        assert (lo[i], hi[i]) == tuple(np.percentile(crop, (1, 99), method="inverted_cdf"))
+    assert (lo >= 100).all() and (hi <= 160).all()
+    plain = Normalisation()
+    stretched = normalise_batch(crops, Normalisation(stretch=1.0))
+    # Back to 0..1 pixel values: the crop now spans (nearly) all of them.
+    pixels = stretched * np.array(plain.std)[:, None, None] + np.array(plain.mean)[:, None, None]
+    assert pixels.min() == pytest.approx(0.0, abs=1e-6) and pixels.max() == pytest.approx(1.0, abs=1e-6)
+    assert np.percentile(pixels, 50) == pytest.approx(0.5, abs=0.05)
+    # The same gain and offset for all three channels: a grey pixel stays grey.
+    grey = np.full((1, 8, 8, 3), 130, np.uint8)
+    grey[0, :4] = 110
+    out = normalise_batch(grey, Normalisation(stretch=1.0))
+    pixels = out * np.array(plain.std)[:, None, None] + np.array(plain.mean)[:, None, None]
+    np.testing.assert_allclose(pixels[0, 0], pixels[0, 1], atol=1e-6)
+    np.testing.assert_allclose(pixels[0, 1], pixels[0, 2], atol=1e-6)
+
+
+def test_contrast_stretch_caps_the_gain_on_a_flat_crop_and_is_off_by_default() -> None:
+    flat = np.full((1, 16, 16, 3), 120, np.uint8)
+    flat[0, ::2] = 122  # sensor noise on a blank wall
+    plain = Normalisation()
+    pixels = (normalise_batch(flat, Normalisation(stretch=1.0)) * np.array(plain.std)[:, None, None]
+              + np.array(plain.mean)[:, None, None])
+    assert np.ptp(pixels) == pytest.approx(2 / 255 * MAX_STRETCH_GAIN, rel=1e-4)  # not 255 / 2
+    np.testing.assert_array_equal(normalise_batch(flat, Normalisation(stretch=0.0)), normalise_batch(flat, plain))

@@ -28,6 +28,7 @@ from engine.decoding import argmax_2d, decode_heatmaps, merge_flipped  # noqa: E
 from engine.errors import InputError  # noqa: E402
 from engine.gpu import ops as gpu_ops  # noqa: E402
 from engine.gpu.device_estimate import DeviceEstimator  # noqa: E402
+from engine.metadata import Normalisation  # noqa: E402
 
 CPU = torch.device("cpu")
 META = BLOB_META  # LSP14, 64 px input, 16x16 heatmaps
@@ -73,6 +74,18 @@ def test_normalise_matches_numpy() -> None:
     got = gpu_ops.normalise_crops(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), META.normalisation)
     assert got.dtype == torch.float32 and got.is_contiguous()
     np.testing.assert_allclose(got.numpy(), ref, atol=1e-5)
+
+
+def test_contrast_stretch_matches_numpy() -> None:
+    # Low-contrast crops (a hazy, backlit person) and one flat crop, where the gain cap acts.
+    rng = np.random.default_rng(2)
+    crops = rng.integers(90, 150, (4, 32, 32, 3), dtype=np.uint8)
+    crops[3] = 120 + rng.integers(0, 3, (32, 32, 3), dtype=np.uint8)
+    norm = Normalisation(stretch=1.0)
+    ref = normalise_batch(crops, norm)
+    got = gpu_ops.normalise_crops(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), norm)
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-5)
+    assert np.abs(ref - normalise_batch(crops, META.normalisation)).max() > 0.5  # it did stretch
 
 
 def test_preprocess_groups_frames_and_matches_cpu(frames: list[np.ndarray]) -> None:

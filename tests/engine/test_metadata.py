@@ -1,7 +1,7 @@
 import pytest
 
 from engine.errors import ModelError
-from engine.metadata import HourglassConfig, ModelMetadata, check_compatible
+from engine.metadata import HourglassConfig, ModelMetadata, Normalisation, check_compatible
 
 
 def test_round_trip_through_json() -> None:
@@ -19,6 +19,20 @@ def test_round_trip_through_json() -> None:
 def test_malformed_metadata_is_a_model_error(bad: str) -> None:
     with pytest.raises(ModelError):
         ModelMetadata.from_json(bad)
+
+
+def test_contrast_stretch_travels_in_the_metadata_and_older_files_have_none() -> None:
+    meta = ModelMetadata(skeleton="lsp14", config=HourglassConfig(), normalisation=Normalisation(stretch=1.0))
+    assert ModelMetadata.from_json(meta.to_json()).normalisation.stretch == 1.0
+    older = meta.to_dict()
+    del older["normalisation"]["stretch"]  # a model file written before the stretch existed
+    assert ModelMetadata.from_dict(older).normalisation == Normalisation()
+    for bad in (-1.0, 50.0):
+        with pytest.raises(ModelError, match="stretch"):
+            Normalisation(stretch=bad)
+    older["normalisation"]["stretch"] = 60
+    with pytest.raises(ModelError, match="stretch"):
+        ModelMetadata.from_dict(older)
 
 
 def test_compatibility_checks() -> None:

