@@ -131,6 +131,9 @@ class TrainConfig:
         if not 0.0 <= self.data.flip_consistency_weight < math.inf:
             raise ConfigError("data.flip_consistency_weight must be a finite 0 or more, got "
                               f"{self.data.flip_consistency_weight}")
+        if not 0.0 <= self.data.contrast_stretch < 50.0:
+            raise ConfigError(f"data.contrast_stretch must be a percentile in [0, 50) (0: off), got "
+                              f"{self.data.contrast_stretch}")
         if not 0.0 <= self.data.back_view_weight < math.inf:
             raise ConfigError(f"data.back_view_weight must be a finite 0 or more, got {self.data.back_view_weight}")
 

@@ -273,3 +273,14 @@ def test_flip_consistency_adds_to_the_loss_and_training_still_learns(tmp_path: P
     assert runs[1.0][-1] < 0.65 * runs[1.0][0], runs[1.0]
     with pytest.raises(ConfigError, match="flip_consistency_weight"):
         tiny_config(tmp_path / "bad", train_pack, val_pack, data={"flip_consistency_weight": -1.0})
+
+
+def test_contrast_stretch_trains_into_the_model_file(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    config = tiny_config(tmp_path / "run", train_pack, val_pack, data={"contrast_stretch": 2.0}, max_steps=1)
+    best = train(config, progress=False)
+    _, meta = load_checkpoint(best)
+    # The runtime reads it from the file: every backend stretches as training did.
+    assert meta.normalisation.stretch == 2.0
+    with pytest.raises(ConfigError, match="contrast_stretch"):
+        tiny_config(tmp_path / "bad", train_pack, val_pack, data={"contrast_stretch": 50.0})
