@@ -12,7 +12,6 @@ pixel coordinates are normalised as ``(2x + 1) / W - 1``.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import cv2
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from engine.crop import invert_affine
+from engine.crop import invert_affine, stretch_ranks
 from engine.decoding import dark_newton_terms
 from engine.metadata import MAX_STRETCH_GAIN, Normalisation
 
@@ -102,11 +101,9 @@ def normalise_crops(crops_bgr: Tensor, norm: Normalisation) -> Tensor:
     """(N, 3, S, S) BGR 0..255 -> (N, 3, S, S) float32 normalised RGB, as ``engine.crop.normalise_batch``."""
     rgb = crops_bgr.flip(1).float()
     if norm.stretch > 0 and len(rgb):
-        # kthvalue's nearest rank is what engine.crop.stretch_bounds reads off its histogram.
         flat = rgb.flatten(1)
-        size = flat.shape[1]
-        lo, hi = (flat.kthvalue(max(1, math.ceil(q / 100.0 * size)), dim=1).values.view(-1, 1, 1, 1)
-                  for q in (norm.stretch, 100.0 - norm.stretch))
+        lo, hi = (flat.kthvalue(rank, dim=1).values.view(-1, 1, 1, 1)
+                  for rank in stretch_ranks(norm.stretch, flat.shape[1]))
         gain = 255.0 / torch.clamp(hi - lo, min=255.0 / MAX_STRETCH_GAIN)
         rgb = torch.clamp((rgb - lo) * gain, 0.0, 255.0)
     mean = _on_device(tuple(norm.mean), torch.float32, rgb.device).view(1, 3, 1, 1)
