@@ -107,6 +107,13 @@ class ScoreSmoothing:
     16 % more correct joints (PCK drawn 0.398 -> 0.461, frames found 0.41 -> 0.54) with the same
     share of drawn joints right (0.813 -> 0.808). Lowering the threshold instead to draw as many
     (0.9 x) draws more wrong ones (0.785 right) and keeps the flicker (22 %).
+
+    Tried and not kept (stage 16, `hgpose track-eval`, 8 runs): a slower fall (0.2 or 0.4 s) for a
+    joint read within 5 % of its crop of where it was a frame earlier, so that a joint that stays put
+    while its score sags stays drawn. It traded exactly as a lower threshold does: on the two walkers
+    found 0.791 -> 0.840 / 0.865 and drawn right 0.834 -> 0.820 / 0.814, where a threshold of 0.38
+    (calibrated: 0.44) gives 0.882 and 0.813; on `cam01` 0.807 -> 0.866 / 0.891, drawn right 0.934 ->
+    0.913 / 0.904, the threshold 0.866 and 0.913. A joint that sits still is no more often right.
     """
 
     rise: float = 0.02
