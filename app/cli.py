@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-size", metavar="WxH", help="camera capture resolution, e.g. 1280x720")
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are hidden (default: the model's calibrated "
-                        "threshold)")
+                        "threshold, for the flip test's setting)")
     p.add_argument("--speed", type=non_negative_float, default=1.0,
                    help="file playback speed; 0 = as fast as inference (1)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a file instead of looping")
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_display(args.max_frames is not None)
         spinning = spinning_flag(args.spinning)
         backend = open_backend(model, args.backend, precision=args.precision, spinning=spinning)
-        threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
+        threshold = backend.metadata.threshold_for(args.flip) if args.threshold is None else args.threshold
         options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
                              args.out, args.max_frames, args.screenshot, window_size,
                              args.precision, spinning, args.flip)

@@ -38,15 +38,20 @@ class ModelInfo:
     model: str
     path: Path
     skeleton: Skeleton
-    joint_threshold: float = 0.3  # the model's calibrated confidence threshold
+    joint_threshold: float = 0.3  # the model's calibrated confidence threshold, without the flip test
     fallbacks: tuple[str, ...] = ()  # why ``auto`` passed over faster backends
     precision: str = "fp32"  # of the file running: fp32, fp16 or int8
+    flip_threshold: float | None = None  # the same with the flip test (None: as without)
+
+    def threshold_for(self, flip_test: bool) -> float:
+        """The calibrated threshold for joints read with or without the flip test."""
+        return self.flip_threshold if flip_test and self.flip_threshold is not None else self.joint_threshold
 
     @classmethod
     def of(cls, backend: Backend) -> ModelInfo:
         m = backend.metadata
         return cls(backend.name, backend.device, m.name or backend.model_path.name, backend.model_path,
-                   m.skeleton_spec, m.joint_threshold, tuple(backend.fallbacks), m.precision)
+                   m.skeleton_spec, m.joint_threshold, tuple(backend.fallbacks), m.precision, m.threshold_for(True))
 
 
 @dataclass(frozen=True)

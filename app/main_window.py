@@ -140,7 +140,8 @@ class MainWindow(QMainWindow):
         self.settings = SettingsPanel(options.threshold, options.model, options.backend, options.output_dir)
         self.settings.flip_box.setChecked(options.flip)  # before the worker listens: its first config
         self.settings.overlay_changed.connect(self._on_overlay)
-        self.settings.pipeline_changed.connect(lambda: self.worker.set_pipeline_config(self.pipeline_config()))
+        self.settings.pipeline_changed.connect(self._on_pipeline_changed)
+        self._threshold_flip = options.flip  # the flip setting the drawing threshold was chosen for
         self.settings.model_requested.connect(self.load_model)
         self.settings.record_toggled.connect(self.set_recording)
         self.settings.screenshot_requested.connect(lambda: self.save_screenshot())
@@ -367,12 +368,26 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Loading {path} on {backend}…")
         self.worker.load_model(path, backend, self.options.precision, self.options.spinning)
 
+    def _follow_calibration(self, old: float, new: float) -> None:
+        """The drawing threshold follows the calibration in force (each model's, with or without
+        the flip test) unless the user chose another."""
+        slider = self.settings.threshold
+        if slider.value() == round(old * 100):
+            slider.setValue(round(new * 100))
+
+    def _on_pipeline_changed(self) -> None:
+        flip, info = self.settings.flip, self.model_info
+        if info is not None and flip != self._threshold_flip:
+            # Flip-test heatmaps score lower; their threshold is calibrated apart (engine.metadata).
+            self._follow_calibration(info.threshold_for(self._threshold_flip), info.threshold_for(flip))
+        self._threshold_flip = flip
+        self.worker.set_pipeline_config(self.pipeline_config())
+
     def _on_model_loaded(self, info: ModelInfo) -> None:
         previous, self.model_info = self.model_info, info
-        slider = self.settings.threshold
-        if previous is not None and slider.value() == round(previous.joint_threshold * 100):
-            # The drawing threshold follows each model's calibration unless the user chose another.
-            slider.setValue(round(info.joint_threshold * 100))
+        if previous is not None:
+            flip = self._threshold_flip
+            self._follow_calibration(previous.threshold_for(flip), info.threshold_for(flip))
         self.model_label.setText(f"{info.backend} · {info.device} · {info.model} · {info.precision}")
         self.angle_readout.set_skeleton(info.skeleton)
         self.angle_plot.set_skeleton(info.skeleton)

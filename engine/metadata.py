@@ -21,6 +21,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 DEFAULT_JOINT_THRESHOLD = 0.3
+# calibration[FLIP_THRESHOLD_KEY]: the joint threshold for flip-test heatmaps (ModelMetadata.threshold_for).
+FLIP_THRESHOLD_KEY = "joint_threshold_flip"
 
 # Normalisation.stretch never amplifies a crop's contrast more than this.
 MAX_STRETCH_GAIN = 4.0
@@ -97,7 +99,7 @@ class ModelMetadata:
         metrics: validation metrics, e.g. ``{"pck@0.2": 0.74}``.
         precision: ``"fp32"`` or ``"fp16"`` (weights and compute inside the graph).
         calibration: confidence thresholds measured on validation data, e.g.
-            ``{"joint_threshold": 0.21}`` (see :meth:`joint_threshold`).
+            ``{"joint_threshold": 0.44, "joint_threshold_flip": 0.41}`` (see :meth:`threshold_for`).
     """
 
     skeleton: str
@@ -130,13 +132,29 @@ class ModelMetadata:
 
     @property
     def joint_threshold(self) -> float:
-        """Confidence above which a joint is trusted (tracking) and drawn by default.
+        """Confidence above which a joint is trusted (tracking) and drawn by default, for heatmaps
+        read without the flip test (:meth:`threshold_for` gives the one for either way).
 
         Heatmap peaks are not probabilities and their scale differs between models, so a model
         carries its own threshold, calibrated on validation data when it was trained; models
         without one fall back to :data:`DEFAULT_JOINT_THRESHOLD`.
         """
         return float(self.calibration.get("joint_threshold", DEFAULT_JOINT_THRESHOLD))
+
+    def threshold_for(self, flip_test: bool) -> float:
+        """The joint threshold calibrated for the way the crop is read: with the flip test (the
+        default of ``annotate`` and the app) or without it.
+
+        The flip test averages each heatmap with the mirrored crop's; where the two peaks disagree
+        a little the average's peak is lower, so the same joints score lower (stage 16 on the LSPET
+        validation pack: the threshold that best separates right from wrong joints is 0.44 alone,
+        0.41 with the flip test). Reading flip-test scores against the plain threshold hides joints
+        the flip test found better. Models calibrated before both were measured carry one value,
+        used for both.
+        """
+        if flip_test and FLIP_THRESHOLD_KEY in self.calibration:
+            return float(self.calibration[FLIP_THRESHOLD_KEY])
+        return self.joint_threshold
 
     def with_updates(self, **changes: Any) -> ModelMetadata:
         return replace(self, **changes)

@@ -79,8 +79,9 @@ class PosePipeline:
     def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
-        self.tracker = PersonTracker(self.config.tracker, backend.metadata.joint_threshold,
-                                     backend.metadata.skeleton_spec)
+        meta = backend.metadata
+        self.tracker = PersonTracker(self.config.tracker, meta.threshold_for(self.config.flip_test),
+                                     meta.skeleton_spec, search_threshold=meta.threshold_for(False))
         self.filter = OneEuroFilter(self.config.smoothing)
         self.crop_filter = OneEuroFilter(self.config.crop_smoothing)
         self.score_filter = ScoreFilter(self.config.scores)
@@ -98,6 +99,7 @@ class PosePipeline:
         """Apply new options (e.g. from UI toggles) without losing the tracked person."""
         self.config = config
         self.tracker.config = config.tracker
+        self.tracker.default_threshold = self.backend.metadata.threshold_for(config.flip_test)
         # A filter whose settings did not change keeps its history (toggling the flip test must not
         # restart the smoothing); one whose settings changed starts afresh.
         if config.smoothing != self.filter.config:

@@ -309,8 +309,11 @@ class PersonTracker:
     """
 
     def __init__(self, config: TrackerConfig | None = None, default_threshold: float = 0.3,
-                 skeleton: Skeleton | None = None) -> None:
+                 skeleton: Skeleton | None = None, search_threshold: float | None = None) -> None:
+        # Two calibrated thresholds, one for each way a crop is read: the pose crop's (with the
+        # flip test when it is on) and the search crops' (never flipped; ModelMetadata.threshold_for).
         self.default_threshold = default_threshold
+        self.default_search_threshold = default_threshold if search_threshold is None else search_threshold
         self.config = config or TrackerConfig()
         self.skeleton = skeleton or get_skeleton("lsp14")
         self.body = BodyModel(self.skeleton)
@@ -329,9 +332,15 @@ class PersonTracker:
 
     @property
     def threshold(self) -> float:
-        """The joint confidence threshold in force: the config's, else the model's."""
+        """The joint confidence threshold in force for the pose crop: the config's, else the model's."""
         t = self.config.joint_threshold
         return self.default_threshold if t is None else t
+
+    @property
+    def search_threshold(self) -> float:
+        """The same for the person search's crops, which are read without the flip test."""
+        t = self.config.joint_threshold
+        return self.default_search_threshold if t is None else t
 
     def reset(self) -> None:
         """Forget the person and the scene (a new source)."""
@@ -355,13 +364,15 @@ class PersonTracker:
     def is_confident(self, keypoints: np.ndarray) -> bool:
         return pose_score(keypoints, self.threshold)[0] >= self.config.min_joints
 
-    def _counts(self, keypoints: np.ndarray) -> tuple[int, int]:
-        """(joints found, joints with support) of one pose (K, 3)."""
+    def _counts(self, keypoints: np.ndarray, threshold: float | None = None) -> tuple[int, int]:
+        """(joints found, joints with support) of one pose (K, 3), at ``threshold`` (default: the
+        pose crop's)."""
+        t = self.threshold if threshold is None else threshold
         conf = keypoints[:, 2]
-        return int((conf >= self.threshold).sum()), int((conf >= self.config.support_fraction * self.threshold).sum())
+        return int((conf >= t).sum()), int((conf >= self.config.support_fraction * t).sum())
 
-    def _acquirable(self, keypoints: np.ndarray, min_joints: int) -> bool:
-        found, support = self._counts(keypoints)
+    def _acquirable(self, keypoints: np.ndarray, min_joints: int, threshold: float | None = None) -> bool:
+        found, support = self._counts(keypoints, threshold)
         return found >= min_joints or (support >= self.config.acquire_support and found >= self.config.keep_joints)
 
     def observe(self, frame: np.ndarray) -> None:
@@ -472,14 +483,17 @@ class PersonTracker:
             return keypoints
         return keypoints[self._flip]
 
-    def _place(self, keypoints: np.ndarray, frame_size: tuple[int, int], learn: bool) -> CropBox | None:
+    def _place(self, keypoints: np.ndarray, frame_size: tuple[int, int], learn: bool,
+               threshold: float | None = None) -> CropBox | None:
         """The crop for the whole person of a pose (K, 3): its torso and head place a body pose
-        whose extent, padded, is the crop. ``learn``: update the person's scale and body pose."""
+        whose extent, padded, is the crop. ``learn``: update the person's scale and body pose.
+        ``threshold``: the one the pose was read at (default: the pose crop's)."""
         w, h = frame_size
         c = self.config
+        t = self.threshold if threshold is None else threshold
         conf = keypoints[:, 2]
-        found = conf >= self.threshold
-        support = conf >= c.support_fraction * self.threshold
+        found = conf >= t
+        support = conf >= c.support_fraction * t
         lean = None if self._lean is None else np.radians(self._lean)
         down = None if lean is None else np.array([np.sin(lean), np.cos(lean)])
         torso = (self.body.torso(keypoints, found, self._scale, down)
@@ -561,10 +575,11 @@ class PersonTracker:
             boxes = _distinct([clamp_box(b, w, h) for b in candidates])
             poses = estimate(boxes)
             self.search_crops += len(boxes)
-            best = max(range(len(boxes)), key=lambda i: self._counts(poses[i]))
-            if self._acquirable(poses[best], min_joints):
+            t = self.search_threshold
+            best = max(range(len(boxes)), key=lambda i: self._counts(poses[i], t))
+            if self._acquirable(poses[best], min_joints, t):
                 return self._acquired_box(poses[best], boxes[best], (w, h))
-            trace = self._counts(poses[best])[1] >= c.motion_trace
+            trace = self._counts(poses[best], t)[1] >= c.motion_trace
             # The trace is where the confirmed person was lost: most likely that person, in a pose
             # the model reads weakly.
             trace_on_lost = trace and held is not None and _contains(held, boxes[best].cx, boxes[best].cy)
@@ -601,7 +616,7 @@ class PersonTracker:
         # not defer or gate the search after this person is lost).
         self._failed_gate, self._deferred, self._weak_frames = None, 0, 0
         self.box = crop  # the finding crop's size stands until a torso measures the person
-        placed = self._place(pose, frame_size, learn=False)
+        placed = self._place(pose, frame_size, learn=False, threshold=self.search_threshold)
         box = crop if placed is None else replace(placed, size=max(placed.size, crop.size))
         return clamp_box(box, *frame_size)
 
@@ -632,8 +647,9 @@ class PersonTracker:
         boxes = search_boxes(w, h, scales)
         poses = estimate(boxes)
         self.search_crops += len(boxes)
-        scores = [pose_score(p, self.threshold) for p in poses]
-        if not any(self._acquirable(p, min_joints) for p in poses) and max(n for n, _ in scores) >= 2 \
+        t = self.search_threshold
+        scores = [pose_score(p, t) for p in poses]
+        if not any(self._acquirable(p, min_joints, t) for p in poses) and max(n for n, _ in scores) >= 2 \
                 and self.config.search_refine > 0:
             # A single-person model finds a person only near the middle of its crop, and the coarse
             # grid can straddle one. Look again around the crops with the highest mean confidence
@@ -648,8 +664,8 @@ class PersonTracker:
             boxes = [b for i in top for b in neighbour_boxes(boxes[i], w, h)]
             poses = estimate(boxes)
             self.search_crops += len(boxes)
-            scores = [pose_score(p, self.threshold) for p in poses]
-        best = max(range(len(boxes)), key=lambda i: (self._acquirable(poses[i], min_joints), scores[i]))
-        if not self._acquirable(poses[best], min_joints):
+            scores = [pose_score(p, t) for p in poses]
+        best = max(range(len(boxes)), key=lambda i: (self._acquirable(poses[i], min_joints, t), scores[i]))
+        if not self._acquirable(poses[best], min_joints, t):
             return None
         return self._acquired_box(poses[best], boxes[best], (w, h))

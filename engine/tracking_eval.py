@@ -121,7 +121,7 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
     ref = dataclasses.replace(reference, keypoints=reference.keypoints[done], boxes=reference.boxes[done],
                               indices=reference.indices[done])
     pred = dataclasses.replace(ref, path=Path(f"{video.name} (run from frame {start})"), keypoints=keypoints[done],
-                               boxes=boxes[done], threshold=backend.metadata.joint_threshold)
+                               boxes=boxes[done], threshold=backend.metadata.threshold_for(config.flip_test))
     return compare(pred, ref, joints, threshold)
 
 

@@ -1,7 +1,9 @@
 """Calibrating a model's joint-confidence threshold on validation data.
 
 The threshold that decides "this joint is found" (tracking) and "draw it" is measured per model
-(:mod:`engine.calibration`) and stored in its metadata (``calibration["joint_threshold"]``).
+(:mod:`engine.calibration`) and stored in its metadata: ``calibration["joint_threshold"]`` for crops
+read alone, ``calibration["joint_threshold_flip"]`` for crops read with the flip test, whose averaged
+heatmaps peak lower (``ModelMetadata.threshold_for``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.calibration import youden_threshold
+from engine.metadata import FLIP_THRESHOLD_KEY
 from engine.skeleton import Skeleton
 from train.metrics import LSP_TORSO, correct_joints
 
@@ -28,3 +31,19 @@ def joint_threshold(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, pck
     correct, valid = correct_joints(pred, truth, skeleton, pck_threshold, torso)
     conf = pred[..., 2]
     return youden_threshold(conf[valid & correct], conf[valid & ~correct])
+
+
+def calibration_thresholds(plain: np.ndarray, flipped: np.ndarray, truth: np.ndarray,
+                           skeleton: Skeleton) -> dict[str, float]:
+    """A model's ``calibration`` entries from its predictions on the same validation crops.
+
+    Args:
+        plain: (N, K, 3) predictions without the flip test, in the frame of ``truth``.
+        flipped: (N, K, 3) the same crops with the flip test.
+        truth: (N, K, 3) ground truth, third column > 0 where labelled.
+
+    A threshold that cannot be measured (see :func:`joint_threshold`) is left out.
+    """
+    found = {"joint_threshold": joint_threshold(plain, truth, skeleton),
+             FLIP_THRESHOLD_KEY: joint_threshold(flipped, truth, skeleton)}
+    return {k: t for k, t in found.items() if t is not None}

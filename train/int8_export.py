@@ -18,7 +18,7 @@ import onnx
 from engine.atomic import atomic_path
 from engine.crop import normalise_batch, warp_crop
 from engine.errors import InputError, ModelError
-from engine.metadata import METADATA_KEY, ModelMetadata, check_compatible
+from engine.metadata import FLIP_THRESHOLD_KEY, METADATA_KEY, ModelMetadata, check_compatible
 from engine.model_file import INT8_SOURCE_KEY, file_sha256, int8_sibling
 from train.metrics import LSP_TORSO, pck
 from train.pack import Pack, read_pack
@@ -57,13 +57,15 @@ def calibration_crops(pack: Pack, input_size: int, count: int, seed: int = 0) ->
     return np.stack([warp_crop(pack.images[i], pack.person_box, input_size) for i in idx])
 
 
-def _pack_predictions(model_path: Path, pack: Pack, progress: bool) -> np.ndarray:
-    """(N, K, 3) predictions of an ONNX file for ``pack``'s people through ONNX Runtime on the CPU."""
+def _pack_predictions(model_path: Path, pack: Pack, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 3) predictions of an ONNX file for ``pack``'s people through ONNX Runtime on the CPU,
+    without and with the flip test."""
     from engine.backends.onnxruntime_backend import OnnxRuntimeBackend
     from train.evaluation import predict_pack_crops
 
     with OnnxRuntimeBackend(model_path) as backend:
-        return predict_pack_crops(backend, pack, progress=progress)
+        plain, flipped = (predict_pack_crops(backend, pack, flip=flip, progress=progress) for flip in (False, True))
+        return plain, flipped
 
 
 def matched_threshold(fp32: np.ndarray, int8: np.ndarray, fp32_threshold: float) -> float:
@@ -116,8 +118,8 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
         fp32_tmp, int8_tmp = Path(tmp) / "m.onnx", Path(tmp) / "m.int8.onnx"
         onnx.save(proto, str(fp32_tmp))
         onnx.save(report.model, str(int8_tmp))
-        fp32_preds = _pack_predictions(fp32_tmp, val, progress)
-        int8_preds = _pack_predictions(int8_tmp, val, progress)
+        fp32_preds, fp32_flipped = _pack_predictions(fp32_tmp, val, progress)
+        int8_preds, int8_flipped = _pack_predictions(int8_tmp, val, progress)
     skeleton = meta.skeleton_spec
     fp32_pck = pck(fp32_preds, val.joints, skeleton, torso=LSP_TORSO).overall
     int8_res = pck(int8_preds, val.joints, skeleton, torso=LSP_TORSO)
@@ -128,11 +130,16 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
                          f"the limit is {max_loss:g}); nothing was written. Calibrate on more or more "
                          "representative crops (--calibration-crops), or ship FP32 only")
     # The INT8 file's validation metrics are its own, measured here; the FP32 value stays beside them.
-    threshold = matched_threshold(fp32_preds[..., 2], int8_preds[..., 2], meta.joint_threshold)
+    # Each threshold matched on predictions read its own way (the flip test's peak lower).
+    thresholds = {"joint_threshold": matched_threshold(fp32_preds[..., 2], int8_preds[..., 2],
+                                                       meta.threshold_for(False))}
+    if FLIP_THRESHOLD_KEY in meta.calibration:
+        thresholds[FLIP_THRESHOLD_KEY] = matched_threshold(fp32_flipped[..., 2], int8_flipped[..., 2],
+                                                           meta.threshold_for(True))
     int8_meta = report.metadata.with_updates(
         metrics={**report.metadata.metrics, "val_pck@0.2": int8_pck, "val_pck@0.2_limbs": int8_res.limbs,
                  "fp32_val_pck@0.2": fp32_pck},
-        calibration={**report.metadata.calibration, "joint_threshold": threshold})
+        calibration={**report.metadata.calibration, **thresholds})
     int8_out = int8_sibling(out)
     with atomic_path(out) as tmp_path:
         onnx.save(proto, str(tmp_path))

@@ -34,10 +34,10 @@ from engine.gpu import ops as torch_ops
 from engine.interrupts import graceful_stop
 from engine.metadata import ModelMetadata, Normalisation
 from engine.model import StackedHourglass, build_model
-from engine.skeleton import Skeleton, get_skeleton
+from engine.skeleton import get_skeleton
 from train import distributed as dist
 from train.augment import AugmentConfig
-from train.calibration import joint_threshold
+from train.calibration import calibration_thresholds
 from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.metrics import pck
@@ -191,11 +191,6 @@ def _leave_ctrl_c_to_the_main_process(_worker_id: int) -> None:
 def _check_pack(pack: Pack, path: str, skeleton: str) -> None:
     if pack.info.get("skeleton") != skeleton:
         raise ConfigError(f"{path} holds {pack.info.get('skeleton')} joints but data.skeleton is {skeleton}")
-
-
-def _calibration(preds: np.ndarray, truth: np.ndarray, skel: Skeleton) -> dict[str, float]:
-    t = joint_threshold(preds, truth, skel)
-    return {} if t is None else {"joint_threshold": t}
 
 
 def _initialise(model: StackedHourglass, path: Path, config: TrainConfig) -> None:
@@ -436,10 +431,13 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                         row.update({"val_pck_raw": raw.overall, "val_pck_limbs_raw": raw.limbs})
                     if res.overall > state.best_pck:
                         state.best_pck = res.overall
+                        # Both thresholds, so the file serves the flip test as well as plain crops.
+                        other = predict_pack(kept, val_pack, meta, device, flip=not config.flip_test_val)
+                        plain, flipped = (other, preds) if config.flip_test_val else (preds, other)
                         best_meta = meta.with_updates(
                             metrics={"val_pck@0.2": res.overall, "val_pck@0.2_limbs": res.limbs,
                                      "epoch": float(state.epoch)},
-                            calibration=_calibration(preds, truth, skel))
+                            calibration=calibration_thresholds(plain, flipped, truth, skel))
                         save_checkpoint(out_dir / "best.pt", kept, best_meta)
                 dist.barrier(ctx)
             state.history.append(row)

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the crop follows a smoothed pose either way)")
     p.add_argument("--threshold", type=fraction, default=None, metavar="CONFIDENCE",
                    help="joint confidence (0-1) below which joints are not drawn and angles are empty "
-                        "(default: the model's calibrated threshold)")
+                        "(default: the model's calibrated threshold, for the flip test's setting)")
     p.add_argument("--upright", type=non_negative_float, default=None, metavar="DEGREES",
                    help="turn the crop of a person whose torso leans DEGREES or more towards upright "
                         "(by at most 30 degrees), for runners bending forward, gymnastics and falls "
@@ -99,7 +99,7 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     backend = open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                            spinning=spinning_flag(args.spinning))
     batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
-    threshold = backend.metadata.joint_threshold if args.threshold is None else args.threshold
+    threshold = backend.metadata.threshold_for(args.flip) if args.threshold is None else args.threshold
     options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
                               progress=not args.quiet,
                               pipeline=PipelineConfig(flip_test=args.flip,

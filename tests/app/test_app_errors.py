@@ -167,3 +167,21 @@ def test_the_threshold_follows_each_model_unless_the_user_set_one(make_window, q
     w.load_model(w.options.model, "onnxruntime")  # auto precision: its INT8 sibling runs
     qtbot.waitUntil(lambda: w.model_info.path.name == "hg3-w128-128.int8.onnx", timeout=15_000)
     assert w.settings.threshold.value() == 55
+
+
+def test_the_threshold_follows_the_flip_test_unless_the_user_set_one(make_window, qtbot) -> None:
+    from engine.assets import default_model_path
+    from engine.model_file import read_onnx_metadata
+
+    meta = read_onnx_metadata(default_model_path())
+    plain, flipped = round(meta.threshold_for(False) * 100), round(meta.threshold_for(True) * 100)
+    assert plain != flipped  # else this test shows nothing
+    w = make_window(threshold=meta.threshold_for(False))  # as `hgpose app` starts without --flip
+    wait_frames(qtbot, w, 1)
+    w.settings.flip_box.setChecked(True)  # flip-test heatmaps peak lower: their own calibration
+    assert w.settings.threshold.value() == flipped
+    w.settings.flip_box.setChecked(False)
+    assert w.settings.threshold.value() == plain
+    w.settings.threshold.setValue(50)  # the user's choice now stays
+    w.settings.flip_box.setChecked(True)
+    assert w.settings.threshold.value() == 50

@@ -50,3 +50,25 @@ def test_joint_threshold_comes_from_the_calibration() -> None:
     calibrated = ModelMetadata(skeleton="lsp14", config=config, calibration={"joint_threshold": 0.17})
     assert calibrated.joint_threshold == 0.17
     assert ModelMetadata.from_json(calibrated.to_json()).joint_threshold == 0.17
+
+
+def test_the_flip_test_has_its_own_threshold_and_older_files_share_one() -> None:
+    config = HourglassConfig(input_size=128, width=64)
+    older = ModelMetadata(skeleton="lsp14", config=config, calibration={"joint_threshold": 0.44})
+    assert older.threshold_for(False) == older.threshold_for(True) == 0.44
+    both = ModelMetadata(skeleton="lsp14", config=config,
+                         calibration={"joint_threshold": 0.44, "joint_threshold_flip": 0.41})
+    assert (both.threshold_for(False), both.threshold_for(True)) == (0.44, 0.41)
+    assert ModelMetadata.from_json(both.to_json()).threshold_for(True) == 0.41
+    assert both.joint_threshold == 0.44  # the plain one, as before
+
+
+def test_the_bundled_models_carry_both_thresholds() -> None:
+    from engine.assets import default_model_path
+    from engine.model_file import int8_sibling, read_onnx_metadata
+
+    for path in (default_model_path(), int8_sibling(default_model_path())):
+        meta = read_onnx_metadata(path)
+        assert {"joint_threshold", "joint_threshold_flip"} <= meta.calibration.keys(), path
+        # Flip-test heatmaps average two peaks, so the same joints never score higher.
+        assert meta.threshold_for(True) <= meta.threshold_for(False)

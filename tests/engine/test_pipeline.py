@@ -214,6 +214,18 @@ def test_reconfiguring_keeps_the_filters_whose_settings_did_not_change(bundled_m
     assert pipeline.crop_filter is filters[2]
 
 
+def test_the_tracker_judges_each_crop_at_the_threshold_calibrated_for_how_it_was_read(bundled_model: Path) -> None:
+    metadata = read_onnx_metadata(bundled_model)
+    plain, flipped = metadata.threshold_for(False), metadata.threshold_for(True)
+    assert flipped < plain  # the bundled model's calibration: else this test shows nothing
+    pipeline = PosePipeline(ScriptedBackend(metadata, np.stack([standing_pose(600, 150)])),  # type: ignore[arg-type]
+                            PipelineConfig(flip_test=True))
+    # The pose crop is read with the flip test; the search's crops never are.
+    assert (pipeline.tracker.threshold, pipeline.tracker.search_threshold) == (flipped, plain)
+    pipeline.reconfigure(PipelineConfig(flip_test=False))  # the app's flip box
+    assert (pipeline.tracker.threshold, pipeline.tracker.search_threshold) == (plain, plain)
+
+
 def test_a_still_finds_a_small_person_in_a_corner(bundled_model: Path, bundled_clip: Path) -> None:
     # The walker of frame 200 scaled to 35 %, in the top-left corner of a grey frame: about 23 % of
     # the frame's height, too small for the video search's crops, found by the still's finer ones.

@@ -74,7 +74,33 @@ def test_detector_names_are_validated() -> None:
 
 def test_tracker_threshold_defaults_to_the_models() -> None:
     assert PersonTracker(TrackerConfig(), default_threshold=0.12).threshold == 0.12
-    assert PersonTracker(TrackerConfig(joint_threshold=0.5), default_threshold=0.12).threshold == 0.5
+    assert PersonTracker(TrackerConfig(), default_threshold=0.12).search_threshold == 0.12
+    assert PersonTracker(TrackerConfig(), default_threshold=0.12, search_threshold=0.2).search_threshold == 0.2
+    forced = PersonTracker(TrackerConfig(joint_threshold=0.5), default_threshold=0.12, search_threshold=0.2)
+    assert (forced.threshold, forced.search_threshold) == (0.5, 0.5)
+
+
+def test_search_crops_are_judged_at_the_search_threshold_and_the_pose_crop_at_its_own() -> None:
+    # With the flip test on, the pose crop's scores are flip-test averages (calibrated lower, 0.41
+    # for the bundled model) while the search reads its crops alone (0.44).
+    tracker = PersonTracker(TrackerConfig(detector="search", motion=False), default_threshold=0.41,
+                            search_threshold=0.44)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    person_x = 1150.0
+    box = tracker.propose(frame, lambda boxes: np.stack([fake_pose(b, person_x) for b in boxes]))
+    tracker.update(frame.shape, fake_pose(box, person_x))  # nobody in the central crop
+    assert tracker.state == "lost"
+    # Search crops scoring 0.42 hold no one found at the search threshold...
+    tracker.propose(frame, lambda boxes: np.stack([fake_pose(b, person_x, 0.42) for b in boxes]))
+    assert tracker.state == "lost"
+    tracker.reset()
+    tracker.propose(frame, lambda boxes: np.stack([fake_pose(b, person_x) for b in boxes]))
+    tracker.update(frame.shape, fake_pose(tracker.box, person_x, 0.05))
+    box = tracker.propose(frame, lambda boxes: np.stack([fake_pose(b, person_x, 0.46) for b in boxes]))
+    assert tracker.state == "acquired"  # ...while 0.46 is someone
+    # ...and a pose crop scoring 0.42 is a person found, read at the pose crop's threshold.
+    tracker.update(frame.shape, fake_pose(box, person_x, 0.42))
+    assert tracker.state == "tracking" and tracker.is_confident(fake_pose(box, person_x, 0.42))
 
 
 def test_hysteresis_keeps_a_partly_visible_person_without_shrinking() -> None:

@@ -8,7 +8,7 @@ from train_synthetic import tiny_config
 
 from engine.checkpoint import load_checkpoint
 from engine.skeleton import LSP14
-from train.calibration import joint_threshold
+from train.calibration import calibration_thresholds, joint_threshold
 from train.commands.calibrate import main as calibrate
 from train.trainer import train
 
@@ -52,6 +52,23 @@ def test_threshold_follows_the_model_scale() -> None:
     assert 0.4 <= joint_threshold(pred, truth, LSP14) <= 0.48
 
 
+def test_each_way_of_reading_gets_its_own_threshold() -> None:
+    rng = np.random.default_rng(2)
+    truth = people(200, rng)
+    pred = truth.copy()
+    wrong = rng.random((200, 14)) < 0.5
+    pred[..., :2] += np.where(wrong[..., None], 40.0, 0.0)
+    pred[..., 2] = np.where(wrong, rng.uniform(0.1, 0.4, wrong.shape), rng.uniform(0.45, 0.8, wrong.shape))
+    flipped = pred.copy()
+    flipped[..., 2] -= 0.1  # the same joints, averaged peaks a little lower
+    found = calibration_thresholds(pred, flipped, truth, LSP14)
+    assert set(found) == {"joint_threshold", "joint_threshold_flip"}
+    assert found["joint_threshold_flip"] == pytest.approx(found["joint_threshold"] - 0.1, abs=0.011)
+    # What cannot be measured is left out, not guessed.
+    only_flip = calibration_thresholds(truth, flipped, truth, LSP14)
+    assert only_flip == {"joint_threshold_flip": found["joint_threshold_flip"]}
+
+
 def test_training_stores_and_calibrate_rewrites_the_threshold(tmp_path: Path, packs,
                                                               capsys: pytest.CaptureFixture) -> None:
     train_pack, val_pack = packs(4)
@@ -59,8 +76,9 @@ def test_training_stores_and_calibrate_rewrites_the_threshold(tmp_path: Path, pa
     best = train(tiny_config(tmp_path / "run", train_pack, val_pack, val_every=30, optim={"epochs": 30}),
                  progress=False)
     _, meta = load_checkpoint(best)
-    assert "joint_threshold" in meta.calibration
+    assert {"joint_threshold", "joint_threshold_flip"} <= meta.calibration.keys()  # plain crops and flip test
     assert meta.joint_threshold == meta.calibration["joint_threshold"]
+    assert meta.threshold_for(True) == meta.calibration["joint_threshold_flip"]
     out = tmp_path / "calibrated.pt"
     assert calibrate([str(best), "--val-pack", str(val_pack), "--out", str(out)]) == 0
     assert "joint_threshold" in capsys.readouterr().out

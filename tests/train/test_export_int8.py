@@ -50,6 +50,25 @@ def test_int8_export_writes_both_files_with_their_metadata(tiny_checkpoint: Path
     assert int8_metrics["fp32_val_pck@0.2"] == pytest.approx(fp32_pck, abs=1e-4)
 
 
+def test_int8_export_matches_both_thresholds(tiny_checkpoint: Path, tmp_path: Path,
+                                             packs: Callable[..., tuple[Path, Path]]) -> None:
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    train, val = packs(12)
+    model, meta = load_checkpoint(tiny_checkpoint)
+    calibrated = tmp_path / "calibrated.pt"
+    save_checkpoint(calibrated, model, meta.with_updates(calibration={"joint_threshold": 0.3,
+                                                                      "joint_threshold_flip": 0.2}))
+    out = tmp_path / "m.onnx"
+    assert export_main([str(calibrated), "--out", str(out), "--int8", "--calibration", str(train),
+                        "--val-pack", str(val), "--calibration-crops", "12", "--quiet"]) == 0
+    proto = onnx.load(str(tmp_path / "m.int8.onnx"))
+    int8 = ModelMetadata.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    # Both thresholds travel to the INT8 file, each matched on crops read its own way.
+    assert int8.calibration.keys() == {"joint_threshold", "joint_threshold_flip"}
+    assert 0.0 < int8.threshold_for(True) < 1.0 and 0.0 < int8.threshold_for(False) < 1.0
+
+
 def test_blank_calibration_is_refused_and_nothing_written(tiny_checkpoint: Path, tmp_path: Path,
                                                           blank_pack: Path, packs: Callable[..., tuple[Path, Path]],
                                                           capsys: pytest.CaptureFixture) -> None:
@@ -75,7 +94,7 @@ def test_a_pck_loss_over_the_limit_writes_nothing(tiny_checkpoint: Path, tmp_pat
     truth = read_pack(val).joints.copy()
     worse = truth.copy()
     worse[::4, :, 0] += 100.0
-    preds = iter([truth, worse])
+    preds = iter([(truth, truth), (worse, worse)])  # (without, with the flip test)
     monkeypatch.setattr(int8_export, "_pack_predictions", lambda *_: next(preds))
     out = tmp_path / "m.onnx"
     code = export_main([str(tiny_checkpoint), "--out", str(out), "--int8", "--calibration", str(train),
