@@ -142,8 +142,8 @@ class ModelMetadata:
         return float(self.calibration.get("joint_threshold", DEFAULT_JOINT_THRESHOLD))
 
     def threshold_for(self, flip_test: bool) -> float:
-        """The joint threshold calibrated for the way the crop is read: with the flip test (the
-        default of ``annotate`` and the app) or without it.
+        """The joint threshold calibrated for the way the crop is read: with the flip test
+        (``annotate``'s default, a box in the app) or without it.
 
         The flip test averages each heatmap with the mirrored crop's; where the two peaks disagree
         a little the average's peak is lower, so the same joints score lower (stage 16 on the LSPET
