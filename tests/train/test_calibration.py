@@ -22,12 +22,20 @@ def people(n: int, rng: np.random.Generator) -> np.ndarray:
     return truth
 
 
+def guesses(truth: np.ndarray, rng: np.random.Generator, wrong_share: float,
+            right_offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions (N, 14, 3) of ``truth`` with a random ``wrong_share`` of joints 40 px off (the
+    rest ``right_offset`` px off), and the (N, 14) mask of the wrong ones; scores left to the test."""
+    wrong = rng.random(truth.shape[:2]) < wrong_share
+    pred = truth.copy()
+    pred[..., :2] += np.where(wrong[..., None], 40.0, right_offset)
+    return pred, wrong
+
+
 def test_threshold_separates_correct_from_wrong_joints() -> None:
     rng = np.random.default_rng(0)
     truth = people(200, rng)
-    pred = truth.copy()
-    wrong = rng.random((200, 14)) < 0.4
-    pred[..., :2] += np.where(wrong[..., None], 40.0, 1.0)  # wrong joints are 40 px off
+    pred, wrong = guesses(truth, rng, 0.4, right_offset=1.0)  # wrong joints are 40 px off
     # Correct joints peak around 0.6, wrong ones around 0.15: the threshold must fall between.
     pred[..., 2] = np.where(wrong, rng.uniform(0.05, 0.25, wrong.shape), rng.uniform(0.4, 0.8, wrong.shape))
     t = joint_threshold(pred, truth, LSP14)
@@ -42,9 +50,7 @@ def test_nothing_to_separate_gives_none() -> None:
 def test_threshold_follows_the_model_scale() -> None:
     rng = np.random.default_rng(1)
     truth = people(200, rng)
-    pred = truth.copy()
-    wrong = rng.random((200, 14)) < 0.5
-    pred[..., :2] += np.where(wrong[..., None], 40.0, 0.0)
+    pred, wrong = guesses(truth, rng, 0.5)
     conf = np.where(wrong, rng.uniform(0.02, 0.1, wrong.shape), rng.uniform(0.12, 0.2, wrong.shape))
     pred[..., 2] = conf  # a weak model: everything is below the generic 0.3
     assert 0.1 <= joint_threshold(pred, truth, LSP14) <= 0.12
@@ -55,9 +61,7 @@ def test_threshold_follows_the_model_scale() -> None:
 def test_each_way_of_reading_gets_its_own_threshold() -> None:
     rng = np.random.default_rng(2)
     truth = people(200, rng)
-    pred = truth.copy()
-    wrong = rng.random((200, 14)) < 0.5
-    pred[..., :2] += np.where(wrong[..., None], 40.0, 0.0)
+    pred, wrong = guesses(truth, rng, 0.5)
     pred[..., 2] = np.where(wrong, rng.uniform(0.1, 0.4, wrong.shape), rng.uniform(0.45, 0.8, wrong.shape))
     flipped = pred.copy()
     flipped[..., 2] -= 0.1  # the same joints, averaged peaks a little lower
