@@ -215,9 +215,10 @@ def test_reconfiguring_keeps_the_filters_whose_settings_did_not_change(bundled_m
 
 
 def test_the_tracker_judges_each_crop_at_the_threshold_calibrated_for_how_it_was_read(bundled_model: Path) -> None:
-    metadata = read_onnx_metadata(bundled_model)
+    # A model whose flip-test heatmaps peak lower (stage 16's calibration: 0.44 alone, 0.41 flipped).
+    metadata = read_onnx_metadata(bundled_model).with_updates(
+        calibration={"joint_threshold": 0.44, "joint_threshold_flip": 0.41})
     plain, flipped = metadata.threshold_for(False), metadata.threshold_for(True)
-    assert flipped < plain  # the bundled model's calibration: else this test shows nothing
     pipeline = PosePipeline(ScriptedBackend(metadata, np.stack([standing_pose(600, 150)])),  # type: ignore[arg-type]
                             PipelineConfig(flip_test=True))
     # The pose crop is read with the flip test; the search's crops never are.
