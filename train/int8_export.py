@@ -57,15 +57,17 @@ def calibration_crops(pack: Pack, input_size: int, count: int, seed: int = 0) ->
     return np.stack([warp_crop(pack.images[i], pack.person_box, input_size) for i in idx])
 
 
-def _pack_predictions(model_path: Path, pack: Pack, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pack_predictions(model_path: Path, pack: Pack, progress: bool,
+                      flipped: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, K, 3) predictions of an ONNX file for ``pack``'s people through ONNX Runtime on the CPU,
-    without and with the flip test."""
+    without the flip test and, when ``flipped``, with it (else None: a file calibrated for one way
+    of reading needs no second pass)."""
     from engine.backends.onnxruntime_backend import OnnxRuntimeBackend
     from train.evaluation import predict_pack_crops
 
     with OnnxRuntimeBackend(model_path) as backend:
-        plain, flipped = (predict_pack_crops(backend, pack, flip=flip, progress=progress) for flip in (False, True))
-        return plain, flipped
+        plain = predict_pack_crops(backend, pack, progress=progress)
+        return plain, predict_pack_crops(backend, pack, flip=True, progress=progress) if flipped else None
 
 
 def matched_threshold(fp32: np.ndarray, int8: np.ndarray, fp32_threshold: float) -> float:
@@ -118,8 +120,9 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
         fp32_tmp, int8_tmp = Path(tmp) / "m.onnx", Path(tmp) / "m.int8.onnx"
         onnx.save(proto, str(fp32_tmp))
         onnx.save(report.model, str(int8_tmp))
-        fp32_preds, fp32_flipped = _pack_predictions(fp32_tmp, val, progress)
-        int8_preds, int8_flipped = _pack_predictions(int8_tmp, val, progress)
+        flip_calibrated = FLIP_THRESHOLD_KEY in meta.calibration
+        fp32_preds, fp32_flipped = _pack_predictions(fp32_tmp, val, progress, flip_calibrated)
+        int8_preds, int8_flipped = _pack_predictions(int8_tmp, val, progress, flip_calibrated)
     skeleton = meta.skeleton_spec
     fp32_pck = pck(fp32_preds, val.joints, skeleton, torso=LSP_TORSO).overall
     int8_res = pck(int8_preds, val.joints, skeleton, torso=LSP_TORSO)
@@ -130,10 +133,10 @@ def export_int8(checkpoint: Path, out: Path, calibration: Path, val_pack: Path,
                          f"the limit is {max_loss:g}); nothing was written. Calibrate on more or more "
                          "representative crops (--calibration-crops), or ship FP32 only")
     # The INT8 file's validation metrics are its own, measured here; the FP32 value stays beside them.
-    # Each threshold matched on predictions read its own way (the flip test's peak lower).
+    # Each threshold matched on predictions read its own way (flip-test peaks sit elsewhere).
     thresholds = {"joint_threshold": matched_threshold(fp32_preds[..., 2], int8_preds[..., 2],
                                                        meta.threshold_for(False))}
-    if FLIP_THRESHOLD_KEY in meta.calibration:
+    if fp32_flipped is not None and int8_flipped is not None:
         thresholds[FLIP_THRESHOLD_KEY] = matched_threshold(fp32_flipped[..., 2], int8_flipped[..., 2],
                                                            meta.threshold_for(True))
     int8_meta = report.metadata.with_updates(
