@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from engine.cli_options import (
     CommandParser,
+    add_flip_option,
     add_model_options,
     add_runtime_options,
     fraction,
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
     # Off: the app's capture and UI threads share the cores with inference, and spinning ORT
     # workers starve them (README, "Speed").
-    p.add_argument("--flip", action="store_true", help="start with the flip test on (2 crops a frame)")
+    add_flip_option(p, "unsure", "a second inference only for frames that need it")
     add_runtime_options(p, spinning="off")
     return p
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_display(args.max_frames is not None)
         spinning = spinning_flag(args.spinning)
         backend = open_backend(model, args.backend, precision=args.precision, spinning=spinning)
-        threshold = backend.metadata.threshold_for(args.flip) if args.threshold is None else args.threshold
+        threshold = backend.metadata.threshold_for(args.flip == "on") if args.threshold is None else args.threshold
         options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
                              args.out, args.max_frames, args.screenshot, window_size,
                              args.precision, spinning, args.flip)

@@ -28,6 +28,8 @@ from app.overlay import OverlayOptions
 from engine.backends.registry import BACKENDS
 
 SPEEDS = (("0.25×", 0.25), ("0.5×", 0.5), ("1×", 1.0), ("2×", 2.0), ("4×", 4.0), ("Max", 0.0))
+# The flip modes (engine.flip_modes) as the settings panel offers them.
+FLIP_CHOICES = (("When unsure (1-2× inference)", "unsure"), ("Always (2× inference)", "on"), ("Off", "off"))
 
 
 class TransportBar(QWidget):
@@ -146,7 +148,7 @@ class SettingsPanel(QWidget):
 
     Signals:
         overlay_changed(OverlayOptions)
-        pipeline_changed(): read :attr:`smoothing` and :attr:`flip`.
+        pipeline_changed(): read :attr:`smoothing` and :attr:`flip_mode`.
         model_requested(Path, str): load this model on this backend.
         record_toggled(bool), screenshot_requested()
     """
@@ -183,13 +185,21 @@ class SettingsPanel(QWidget):
         self.smoothing_box.setToolTip("Smooth the joints over time (One Euro filter) and their scores, so a joint "
                                       "missed for a frame stays drawn; the crop follows a smoothed pose either way")
         self.smoothing_box.setChecked(True)
-        self.flip_box = QCheckBox("Flip test (2× inference)")
+        self.flip_box = QComboBox()
+        for label, mode in FLIP_CHOICES:
+            self.flip_box.addItem(label, mode)
+        self.flip_box.setCurrentIndex(self.flip_box.findData("unsure"))
+        self.flip_box.setToolTip("Average the pose with the mirrored crop's: a better pose for a second "
+                                 "inference, on every frame or only where the first read is unsure")
         self.smoothing_box.toggled.connect(lambda _: self.pipeline_changed.emit())
-        self.flip_box.toggled.connect(lambda _: self.pipeline_changed.emit())
+        self.flip_box.currentIndexChanged.connect(lambda _: self.pipeline_changed.emit())
         pipeline = QGroupBox("Pipeline")
         col = QVBoxLayout(pipeline)
         col.addWidget(self.smoothing_box)
-        col.addWidget(self.flip_box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Flip test"))
+        row.addWidget(self.flip_box, 1)
+        col.addLayout(row)
         # Model
         self.model_path = QLineEdit(str(model))
         self.model_path.setToolTip("Model file: .onnx, .pt or .engine")
@@ -243,8 +253,17 @@ class SettingsPanel(QWidget):
         return self.smoothing_box.isChecked()
 
     @property
+    def flip_mode(self) -> str:
+        """``on``, ``unsure`` or ``off`` (engine.flip_modes)."""
+        return str(self.flip_box.currentData())
+
+    def set_flip_mode(self, mode: str) -> None:
+        self.flip_box.setCurrentIndex(self.flip_box.findData(mode))
+
+    @property
     def flip(self) -> bool:
-        return self.flip_box.isChecked()
+        """Whether every pose has the flip test (its scores have a threshold of their own)."""
+        return self.flip_mode == "on"
 
     def overlay(self) -> OverlayOptions:
         return OverlayOptions(self.threshold.value() / 100.0, self.roi.isChecked())

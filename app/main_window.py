@@ -138,10 +138,10 @@ class MainWindow(QMainWindow):
         left.setSizes([options.window_size[1] - 200, 140])
 
         self.settings = SettingsPanel(options.threshold, options.model, options.backend, options.output_dir)
-        self.settings.flip_box.setChecked(options.flip)  # before the worker listens: its first config
+        self.settings.set_flip_mode(options.flip)  # before the worker listens: its first config
         self.settings.overlay_changed.connect(self._on_overlay)
         self.settings.pipeline_changed.connect(self._on_pipeline_changed)
-        self._threshold_flip = options.flip  # the flip setting the drawing threshold was chosen for
+        self._threshold_flip = options.flip == "on"  # the flip setting the drawing threshold was chosen for
         self.settings.model_requested.connect(self.load_model)
         self.settings.record_toggled.connect(self.set_recording)
         self.settings.screenshot_requested.connect(lambda: self.save_screenshot())
@@ -360,8 +360,8 @@ class MainWindow(QMainWindow):
 
     # Inference, model, options.
     def pipeline_config(self) -> PipelineConfig:
-        return PipelineConfig(flip_test=self.settings.flip,
-                              smoothing=OneEuroConfig(enabled=self.settings.smoothing))
+        return PipelineConfig(smoothing=OneEuroConfig(enabled=self.settings.smoothing)).with_flip(
+            self.settings.flip_mode)
 
     def load_model(self, path: Path, backend: str) -> None:
         """Load a model in the inference thread; a bad model shows an error and keeps the current one."""
@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
         return (f"hgpose app: {self.worker.processed} frames processed, {n} displayed: display "
                 f"{self.display_meter.overall_rate:.1f} FPS, inference {self.worker.meter.overall_rate:.1f} FPS, "
                 f"infer {mean['infer']:.1f} ms, latency {mean['latency']:.0f} ms, dropped {self.slot.dropped}, "
-                f"flip test {'on' if self.settings.flip else 'off'} ({model})")
+                f"flip test {self.settings.flip_mode} ({model})")
 
     def is_idle(self) -> bool:
         """True when nothing is in flight: the capture waits for a command, the slot is empty, every

@@ -27,7 +27,9 @@ class AppOptions:
         precision: ``auto``, ``fp32`` or ``int8`` (``engine.backends.registry``), also for models loaded later.
         spinning: ONNX Runtime's CPU thread spinning; off by default, since the app shares the cores
             with its own capture and UI threads (README, "Speed").
-        flip: start with the flip test on (the *Flip test* checkbox).
+        flip: the flip mode to start with (``on``, ``unsure`` or ``off``: the *Flip test* box).
+            ``unsure`` by default: on the reference clips it found the person as often as the flip
+            test on every frame, for a fraction of the second inference (README, tracking).
     """
 
     source: SourceSpec
@@ -42,7 +44,7 @@ class AppOptions:
     window_size: tuple[int, int] = DEFAULT_WINDOW_SIZE
     precision: str = "auto"
     spinning: bool | None = False
-    flip: bool = False
+    flip: str = "unsure"
 
     @property
     def automated(self) -> bool:

@@ -65,11 +65,13 @@ def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-def model_header(backend: Backend, flip_test: bool) -> dict:
-    """The ``model`` header of an annotation file: which model ran where, and how (``flip_test``)."""
+def model_header(backend: Backend, flip_mode: str) -> dict:
+    """The ``model`` header of an annotation file: which model ran where, and how (``flip_test``:
+    whether every pose had the flip test; ``flip_mode``: ``on``, ``unsure`` or ``off``)."""
     m = backend.metadata
     return {"name": m.name, "file": backend.model_path.name, "backend": backend.name, "device": backend.device,
-            "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics, "flip_test": flip_test}
+            "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics,
+            "flip_test": flip_mode == "on", "flip_mode": flip_mode}
 
 
 def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backend: Backend, out_dir: Path,
@@ -87,7 +89,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
         out_dir / f"{stem}.json", out_dir / f"{stem}.csv",
         source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count},
-        model=model_header(backend, options.pipeline.flip_test), skeleton=skeleton, skipped=info.skipped,
+        model=model_header(backend, options.pipeline.flip_mode), skeleton=skeleton, skipped=info.skipped,
         angle_min_confidence=options.draw_threshold)
     writer = None
     try:

@@ -11,7 +11,8 @@ JSON (``<stem>.json``, schema ``hgpose.annotations/1``)::
                  "truncated": <true when a complete run of a video decoded fewer frames than
                                its container reports: a cut or damaged file>},
       "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics",
-                "flip_test"},                # whether each pose averaged the mirrored crop's
+                "flip_test",                 # whether each pose averaged the mirrored crop's
+                "flip_mode"},                # "on", "unsure" (only poses read unsure) or "off"
       "skeleton": {"name", "joints": [...], "limbs": [[a, b], ...], "angles": [...]},
       "angle_min_confidence": 0.32,     # an angle is null when one of its joints scores below this
       "skipped": [{"file", "reason"}],  # image folders: files that were not images

@@ -25,7 +25,9 @@ class PipelineBench:
 
     ``pose_crops`` and ``search_crops`` count the model crops over the whole clip, warm-up frames
     included (finding the person at the start is part of the work): the crops run for the pose
-    itself (a flip test counts two) and those run by the person search and motion cue.
+    itself (a flip test counts two) and those run by the person search and motion cue;
+    ``unsure_reads``, the pose crops read mirrored as well because their plain read was unsure
+    (flip mode ``unsure``; counted in ``pose_crops`` too).
     """
 
     backend: str
@@ -35,6 +37,7 @@ class PipelineBench:
     fps: float
     pose_crops: int = 0
     search_crops: int = 0
+    unsure_reads: int = 0
 
     @property
     def search_share(self) -> float:
@@ -88,7 +91,7 @@ def bench_pipeline(backend: Backend, clip: Path, max_frames: int = 0, warmup_fra
                          "benchmark a longer clip")
     elapsed = time.perf_counter() - t_start
     return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed,
-                         pipeline.pose_crops, pipeline.tracker.search_crops)
+                         pipeline.pose_crops, pipeline.tracker.search_crops, pipeline.unsure_reads)
 
 
 def bench_batches(backend: Backend, batches: list[int], iterations: int = 50, warmup: int = 5) -> list[BatchBench]:

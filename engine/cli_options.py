@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from engine.errors import ConfigError
+from engine.flip_modes import FLIP_MODES
 
 # reStructuredText that docstrings use and a terminal should not show: ``literal``, :role:`target`.
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
@@ -136,6 +137,18 @@ def add_judging_options(parser: argparse.ArgumentParser, threshold_default: str)
                              "and ankles)")
     parser.add_argument("--threshold", type=fraction, default=None,
                         help=f"drawing threshold (default: {threshold_default})")
+
+
+def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: str) -> None:
+    """``--flip [MODE]`` (a flip mode of :data:`engine.flip_modes.FLIP_MODES`; alone, ``on``) and
+    ``--no-flip`` (``off``), into ``args.flip``; ``default_why`` says why this command defaults to
+    ``default``."""
+    parser.add_argument("--flip", nargs="?", const="on", default=default, choices=FLIP_MODES, metavar="MODE",
+                        help="flip test: average a pose with the mirrored crop's, on every crop (on; "
+                             "--flip alone), only where the plain read is unsure (unsure: most of the "
+                             "gain for a fraction of the cost) or off (default: "
+                             f"{default}, {default_why})")
+    parser.add_argument("--no-flip", dest="flip", action="store_const", const="off", help="as --flip off")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:

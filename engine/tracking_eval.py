@@ -25,6 +25,7 @@ import numpy as np
 from engine.backends.base import Backend
 from engine.comparison import Comparison, KeypointFile, check_same_source, compare
 from engine.errors import ConfigError, InputError
+from engine.flip_modes import FLIP_MODES
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.sources import VideoSource
 
@@ -34,11 +35,17 @@ FIGURES = ("found", "pck_drawn", "pck_all", "legs_in_box", "first")
 
 @dataclass(frozen=True)
 class TrackRun:
-    """One run: the clip from frame ``start`` on, with or without the flip test."""
+    """One run: the clip from frame ``start`` on, pose crops read in flip mode ``mode``
+    (:data:`engine.flip_modes.FLIP_MODES`)."""
 
     start: int
-    flip: bool
+    mode: str
     comparison: Comparison
+
+    @property
+    def flip(self) -> bool:
+        """Whether every pose crop had the flip test."""
+        return self.mode == "on"
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,20 @@ class TrackingEvaluation:
 
     def as_dict(self) -> dict[str, Any]:
         return {"video": str(self.video), "reference": str(self.reference), "summary": self.summary(),
-                "runs": [{"start": r.start, "flip": r.flip, **r.comparison.as_dict()} for r in self.runs]}
+                "runs": [{"start": r.start, "flip": r.flip, "flip_mode": r.mode, **r.comparison.as_dict()}
+                         for r in self.runs]}
 
 
-def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], flips: Sequence[bool]) -> None:
+def flip_modes(flips: Sequence[bool | str]) -> list[str]:
+    """Flip settings as mode names: ``True`` is ``on``, ``False`` is ``off``, a name stays."""
+    modes = [("on" if f else "off") if isinstance(f, bool) else f for f in flips]
+    bad = [m for m in modes if m not in FLIP_MODES]
+    if bad:
+        raise ConfigError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {', '.join(map(repr, bad))}")
+    return modes
+
+
+def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], flips: Sequence[bool | str]) -> None:
     """Raise InputError or ConfigError, before any model is loaded, unless ``reference`` describes
     ``video`` (its name and frame size, no more frames than it has) and every start is in it."""
     if len(reference.indices) == 0:
@@ -89,6 +106,7 @@ def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], fl
         raise InputError(f"{reference.path} describes frames up to {last}, {video} has {info.frame_count}")
     if not starts or not flips:
         raise ConfigError("give at least one start frame and one flip setting")
+    flip_modes(flips)
     late = [s for s in starts if s > last]
     if late:
         raise ConfigError(f"start frame(s) {', '.join(map(str, late))} past the reference's last frame ({last})")
@@ -126,11 +144,12 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
 
 
 def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, starts: Sequence[int],
-                      flips: Sequence[bool], config: PipelineConfig | None = None, progress: bool = False,
+                      flips: Sequence[bool | str], config: PipelineConfig | None = None, progress: bool = False,
                       joints: Sequence[str] | None = None, threshold: float | None = None) -> TrackingEvaluation:
     """Run the pipeline on ``video`` once per (start, flip) and score each run against ``reference``.
 
-    ``config``: the pipeline's options (its ``flip_test`` is set per run). ``joints`` and
+    ``config``: the pipeline's options (its flip settings are set per run). ``flips``: a flip mode
+    of :data:`engine.flip_modes.FLIP_MODES` per run (or ``True``/``False`` for ``on``/``off``). ``joints`` and
     ``threshold``: as :func:`engine.comparison.compare` (default: its judged joints, and the model's
     calibrated threshold, at which ``annotate`` draws).
     """
@@ -148,11 +167,11 @@ def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, st
     runs = []
     with tqdm(total=total, unit="frame", desc=f"track-eval {video.name}", disable=not progress) as bar:
         for start in starts:
-            for flip in flips:
-                run_config = dataclasses.replace(config, flip_test=flip)
+            for mode in flip_modes(flips):
+                run_config = config.with_flip(mode)
                 comparison = _run(backend, video, reference, start, run_config, lambda: bar.update(1), joints,
                                   threshold)
-                runs.append(TrackRun(start, flip, comparison))
+                runs.append(TrackRun(start, mode, comparison))
     return TrackingEvaluation(video, reference.path, tuple(runs))
 
 
@@ -170,10 +189,10 @@ def format_evaluation(e: TrackingEvaluation) -> str:
         digits = 1 if figure == "first" else 3
         cells = " ".join(f"{f(row[k], digits):>7s}" for k in ("mean", "sd", "min", "max"))
         lines.append(f"{labels[figure]:12s} {cells} {row['runs']:>5d}")  # "first": runs that found anyone
-    lines.append("start  flip   found  PCK drawn  PCK all  legs in box  first")
+    lines.append("start  flip     found  PCK drawn  PCK all  legs in box  first")
     for r in e.runs:
         c = r.comparison
         first = "–" if c.first is None else f"{c.first:+d}"
-        lines.append(f"{r.start:5d}  {'on ' if r.flip else 'off'}  {f(c.found):>6s}  {f(c.pck_drawn):>9s}  "
+        lines.append(f"{r.start:5d}  {r.mode:6s}  {f(c.found):>6s}  {f(c.pck_drawn):>9s}  "
                      f"{f(c.pck_all):>7s}  {f(c.legs_in_box):>11s}  {first:>5s}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ the warp and the decoding on the device.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,9 @@ from engine.crop import (
 from engine.decoding import decode_heatmaps, merge_flipped
 from engine.metadata import ModelMetadata
 from engine.timing import StageTimer
+
+# Which decoded poses (N, K, 3) are unsure, as an (N,) bool mask: those crops are read mirrored too.
+UnsureTest = Callable[[np.ndarray], np.ndarray]
 
 
 class Backend(ABC):
@@ -73,13 +76,17 @@ class Backend(ABC):
                 f"({self.metadata.precision})")
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool = False,
-                 timer: StageTimer | None = None) -> np.ndarray:
+                 timer: StageTimer | None = None, unsure: UnsureTest | None = None) -> np.ndarray:
         """Pose for each (frame, box) pair.
 
         Args:
             frames: (H, W, 3) uint8 BGR frames; the same frame may appear several times.
             boxes: one crop per frame, in that frame's pixels.
             flip: average with the mirrored crop (flip test).
+            unsure: with ``flip`` off, the flip test for the crops whose pose this test marks (it
+                gets the decoded (N, K, 3) poses, confidences final, positions still in heatmap
+                pixels): only those crops are read mirrored, and their heatmaps averaged with the
+                ones already read, as ``flip`` would (same result, one crop more each).
 
         Returns:
             (N, K, 3) float32: x, y in frame pixels and a confidence in [0, 1].
@@ -93,11 +100,19 @@ class Backend(ABC):
                 x = np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])
         with timer.stage("infer"):
             heat = self.infer(x)
+        permutation = self.metadata.skeleton_spec.flip_permutation()
         with timer.stage("decode-heatmaps"):
             n = len(boxes)
             if flip:
-                heat = merge_flipped(heat[:n], heat[n:], self.metadata.skeleton_spec.flip_permutation())
+                heat = merge_flipped(heat[:n], heat[n:], permutation)
             keypoints = decode_heatmaps(heat)
+        again = np.flatnonzero(unsure(keypoints)) if unsure is not None and not flip else np.zeros(0, np.intp)
+        if len(again):
+            with timer.stage("infer"):
+                mirrored = self.infer(np.ascontiguousarray(x[again][..., ::-1]))
+            with timer.stage("decode-heatmaps"):
+                keypoints[again] = decode_heatmaps(merge_flipped(heat[again], mirrored, permutation))
+        with timer.stage("decode-heatmaps"):
             keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
         return keypoints
 

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli_options import CommandParser, add_runtime_options, int_list, positive_int, spinning_flag
+from engine.cli_options import (
+    CommandParser,
+    add_flip_option,
+    add_runtime_options,
+    int_list,
+    positive_int,
+    spinning_flag,
+)
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
 from engine.errors import BackendError, ConfigError, InputError
@@ -34,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", type=Path, help="video for the pipeline benchmark (default: the bundled clip)")
     p.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="frames to measure after the warm-up (default: the whole clip)")
-    p.add_argument("--flip", action="store_true", help="include the flip test")
+    add_flip_option(p, "off", "the pipeline's own default")
     p.add_argument("--batch", type=int_list, metavar="N,N,...",
                    help="comma-separated batch sizes for the raw inference benchmark, e.g. 1,8,64")
     p.add_argument("--iterations", type=positive_int, default=50, metavar="N",
@@ -124,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"clip {clip} does not exist")
             VideoSource(clip).close()
         batches = args.batch or []
-        if batches and args.flip:
+        if batches and args.flip != "off":
             raise ConfigError("--flip applies to the pipeline benchmark; --batch times raw inference")
         names = args.backend or _available(model)
         gpu = {"tensorrt": tensorrt_available, "torch-cuda": torch_cuda_available,
@@ -149,11 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"{b.batch:>6} {b.p50_ms:>9.2f} {b.p99_ms:>9.2f} {b.crops_per_s:>10.1f}")
                 else:
                     r = pipeline[key] = bench_pipeline(backend, clip, max_frames=args.frames or 0,
-                                                       config=PipelineConfig(flip_test=args.flip))
+                                                       config=PipelineConfig().with_flip(args.flip))
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
                     print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")
                     print(f"FPS {r.fps:.1f}")
-                    print(f"crops run: {r.pose_crops} for the pose, {r.search_crops} by the person search "
+                    unsure = f" ({r.unsure_reads} frames read mirrored too, as unsure)" if args.flip == "unsure" else ""
+                    print(f"crops run: {r.pose_crops} for the pose{unsure}, {r.search_crops} by the person search "
                           f"({100 * r.search_share:.1f} % of all)")
         _print_side_by_side(pipeline, batched)
         print(f"load average {_load()} (1 min) at the end")

@@ -25,6 +25,9 @@ from engine.cli_options import (
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
 
+# --flip: the flip modes of the runs of each start (engine.pipeline.FLIP_MODES).
+RUN_FLIPS = {"both": ["on", "off"], "on": ["on"], "off": ["off"], "unsure": ["unsure"], "all": ["on", "unsure", "off"]}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = CommandParser("hgpose track-eval", __doc__)
@@ -33,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--starts", type=frame_list, default=[0, 4, 9, 15], metavar="N,N,...",
                    help="frames to start the runs at (default: 0,4,9,15)")
-    p.add_argument("--flip", choices=("both", "on", "off"), default="both",
-                   help="flip test in the runs: both (default: each start twice), on or off")
+    p.add_argument("--flip", choices=tuple(RUN_FLIPS), default="both",
+                   help="how the runs read pose crops: both (default: each start twice, flip test on and "
+                        "off), on, off, unsure (the flip test only where the plain read is unsure, as the "
+                        "app by default), or all (each start three times)")
     p.add_argument("--upright", type=non_negative_float, default=None, metavar="DEGREES",
                    help="as annotate --upright (default: 30; 0 turns it off)")
     add_judging_options(p, "the model's calibrated threshold, as annotate draws")
@@ -56,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.tracking_eval import check_inputs, evaluate_tracking, format_evaluation
 
         reference = load_keypoints(args.reference)
-        flips = {"both": [True, False], "on": [True], "off": [False]}[args.flip]
+        flips = RUN_FLIPS[args.flip]
         select_joints(reference.joints, args.joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
         config = PipelineConfig(tracker=tracker_config(args.upright))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.backends.base import UnsureTest
 from engine.crop import CropBox
 from engine.gpu.cuda_graphs import CudaGraphCache
 from engine.gpu.device_estimate import DeviceEstimator
@@ -37,10 +38,10 @@ class DeviceBackendMixin:
             return self.run_device(x).cpu().numpy()
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool = False,
-                 timer: StageTimer | None = None) -> np.ndarray:
+                 timer: StageTimer | None = None, unsure: UnsureTest | None = None) -> np.ndarray:
         """As :meth:`engine.backends.base.Backend.estimate`, with the warp, normalisation and decoding
         on the GPU; returns (N, K, 3) float32 in frame pixels."""
-        return self._estimator.estimate(frames, boxes, flip, timer, self.run_device)
+        return self._estimator.estimate(frames, boxes, flip, timer, self.run_device, unsure)
 
     def close(self) -> None:
         self._stream.synchronize()

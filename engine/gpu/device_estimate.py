@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.backends.base import heatmaps_to_frame
+from engine.backends.base import UnsureTest, heatmaps_to_frame
 from engine.crop import CropBox, crop_matrix
 from engine.errors import InputError
 from engine.gpu import ops as gpu_ops
@@ -69,8 +69,9 @@ class DeviceEstimator:
             self.stream.synchronize()
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool,
-                 timer: StageTimer | None, infer: DeviceInfer) -> np.ndarray:
-        """Pose for each (frame, box) pair; same contract as :meth:`engine.backends.base.Backend.estimate`.
+                 timer: StageTimer | None, infer: DeviceInfer, unsure: UnsureTest | None = None) -> np.ndarray:
+        """Pose for each (frame, box) pair; same contract as :meth:`engine.backends.base.Backend.estimate`
+        (``unsure`` included: the crops it marks are read mirrored as well, on the device).
 
         Returns:
             (N, K, 3) float32: x, y in frame pixels and a confidence in [0, 1].
@@ -95,6 +96,16 @@ class DeviceEstimator:
                     heat = gpu_ops.merge_flipped(heat[:n], heat[n:], self._flip_permutation)
                 # The only device -> host copy: N * K * 3 values.
                 keypoints = gpu_ops.decode_heatmaps(heat, self.refine, self.blur_kernel).cpu().numpy()
+            again = np.flatnonzero(unsure(keypoints)) if unsure is not None and not flip else np.zeros(0, np.intp)
+            if len(again):
+                rows = torch.as_tensor(again, device=heat.device)
+                with timer.stage("infer"):
+                    mirrored = infer(x[rows].flip(-1)).float()
+                    self._sync()
+                with timer.stage("decode-heatmaps"):
+                    merged = gpu_ops.merge_flipped(heat[rows], mirrored, self._flip_permutation)
+                    keypoints[again] = gpu_ops.decode_heatmaps(merged, self.refine, self.blur_kernel).cpu().numpy()
+            with timer.stage("decode-heatmaps"):
                 keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
         return keypoints
 

@@ -172,15 +172,18 @@ def test_the_threshold_follows_each_model_unless_the_user_set_one(make_window, q
 def test_the_threshold_follows_the_flip_test_unless_the_user_set_one(make_window, qtbot) -> None:
     from dataclasses import replace
 
-    w = make_window(threshold=0.44)  # as `hgpose app` starts without --flip
+    w = make_window(threshold=0.44)  # as `hgpose app` starts: flip test when unsure, plain threshold
     wait_frames(qtbot, w, 1)
     # A model whose flip-test heatmaps peak lower (stage 16's calibration: 0.44 alone, 0.41 flipped).
     w.model_info = replace(w.model_info, joint_threshold=0.44, flip_threshold=0.41)
     plain, flipped = 44, 41
-    w.settings.flip_box.setChecked(True)  # flip-test heatmaps peak lower: their own calibration
+    assert w.settings.flip_mode == "unsure"
+    w.settings.set_flip_mode("on")  # flip-test heatmaps peak lower: their own calibration
     assert w.settings.threshold.value() == flipped
-    w.settings.flip_box.setChecked(False)
+    w.settings.set_flip_mode("off")
+    assert w.settings.threshold.value() == plain
+    w.settings.set_flip_mode("unsure")  # most crops read alone: the plain threshold stays
     assert w.settings.threshold.value() == plain
     w.settings.threshold.setValue(50)  # the user's choice now stays
-    w.settings.flip_box.setChecked(True)
+    w.settings.set_flip_mode("on")
     assert w.settings.threshold.value() == 50

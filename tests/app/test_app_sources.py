@@ -58,13 +58,14 @@ def test_drop_a_file_opens_it(make_window, qtbot, image_folder):
 def test_toggles_reach_the_pipeline_and_the_overlay(make_window, qtbot):
     w = make_window()
     wait_frames(qtbot, w, 1)
-    w.settings.flip_box.setChecked(True)
+    assert w.worker.pipeline.config.flip_when_unsure  # the app's default
+    w.settings.set_flip_mode("on")
     w.settings.smoothing_box.setChecked(False)
     w.settings.roi.setChecked(True)
     w.settings.threshold.setValue(0)
     wait_frames(qtbot, w, 2)
     config = w.worker.pipeline.config
-    assert config.flip_test and not config.smoothing.enabled
+    assert config.flip_test and not config.flip_when_unsure and not config.smoothing.enabled
     assert w.canvas.overlay.show_box and w.worker.overlay.threshold == 0.0
     # With threshold 0 every angle whose joints do not coincide is defined and shown.
     out = w.last_output

@@ -144,8 +144,12 @@ def test_the_speed_box_shows_the_speed_in_force(make_window, speed, text):
     assert values[:-1] == sorted(values[:-1]) and values[-1] == 0.0  # in order, "Max" last
 
 
-def test_flip_option_starts_the_flip_test(make_window, qtbot):
-    w = make_window(flip=True)
-    assert w.settings.flip and w.worker.pipeline.config.flip_test
+@pytest.mark.parametrize(("mode", "flip_test", "when_unsure"), [("on", True, False), ("off", False, False),
+                                                                 ("unsure", False, True)])
+def test_flip_option_starts_the_flip_mode(make_window, qtbot, mode, flip_test, when_unsure):
+    w = make_window(flip=mode)
+    assert w.settings.flip_mode == mode and w.settings.flip_box.currentData() == mode
+    config = w.worker.pipeline.config
+    assert (config.flip_test, config.flip_when_unsure) == (flip_test, when_unsure)
     wait_frames(qtbot, w, 2)
-    assert "flip test on" in w.summary() and "(int8)" in w.summary()
+    assert f"flip test {mode}" in w.summary() and "(int8)" in w.summary()

@@ -191,3 +191,25 @@ def test_device_estimate_times_the_pipeline_stages() -> None:
 def test_device_estimate_of_no_boxes_is_empty() -> None:
     out = DeviceEstimator(BLOB_META, CPU).estimate([], [], False, None, blob_heatmaps_torch)
     assert out.shape == (0, 14, 3)
+
+
+def test_device_estimate_reads_mirrored_only_the_crops_marked_unsure() -> None:
+    frames, boxes, _ = blob_scene()
+    estimator = DeviceEstimator(BLOB_META, CPU)
+    plain = estimator.estimate(frames, boxes, False, None, blob_heatmaps_torch)
+    flipped = estimator.estimate(frames, boxes, True, None, blob_heatmaps_torch)
+    marked = np.zeros(len(boxes), bool)
+    marked[[1, 4]] = True
+    seen: list[np.ndarray] = []
+
+    def unsure(poses: np.ndarray) -> np.ndarray:
+        seen.append(poses.copy())
+        return marked
+
+    got = estimator.estimate(frames, boxes, False, None, blob_heatmaps_torch, unsure)
+    assert len(seen) == 1 and seen[0].shape == (9, 14, 3)  # asked once, with every pose
+    np.testing.assert_allclose(got[marked], flipped[marked], atol=1e-5)
+    np.testing.assert_array_equal(got[~marked], plain[~marked])
+    # The CPU path does the same.
+    cpu = BlobBackend(Path("blob"), BLOB_META).estimate(frames, boxes, unsure=lambda poses: marked)
+    assert blob_truth_error(got, cpu, boxes) < 0.01
