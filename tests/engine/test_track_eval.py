@@ -96,3 +96,16 @@ def test_joints_and_threshold_are_those_of_compare(clip_and_reference, capsys) -
     run = json.loads(capsys.readouterr().out)["runs"][0]
     assert run["joints"] == ["R knee", "L knee"] and run["pck_all"] == pytest.approx(1.0)
     assert run["found"] == 0.0  # nothing is drawn at 0.99
+
+
+def test_runs_can_read_the_flip_test_only_where_unsure(clip_and_reference, capsys) -> None:
+    clip, ref = clip_and_reference
+    assert track_eval([str(clip), str(ref), "--starts", "0", "--flip", "all", "--json", "--quiet"]) == 0
+    runs = {r["flip_mode"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert set(runs) == {"on", "unsure", "off"}
+    assert [runs[m]["flip"] for m in ("on", "unsure", "off")] == [True, False, False]
+    # The walker is not in the first 38 frames: every read there is unsure, so the unsure run
+    # draws what the flip test does on them (annotate's reference, itself the flip test's).
+    assert runs["unsure"]["pck_all"] != runs["off"]["pck_all"]
+    assert track_eval([str(clip), str(ref), "--starts", "0", "--flip", "unsure", "--quiet"]) == 0
+    assert "    0  unsure" in capsys.readouterr().out
