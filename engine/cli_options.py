@@ -139,15 +139,22 @@ def add_judging_options(parser: argparse.ArgumentParser, threshold_default: str)
                         help=f"drawing threshold (default: {threshold_default})")
 
 
-def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: str) -> None:
-    """``--flip [MODE]`` (a flip mode of :data:`engine.flip_modes.FLIP_MODES`; alone, ``on``) and
-    ``--no-flip`` (``off``), into ``args.flip``; ``default_why`` says why this command defaults to
-    ``default``."""
-    parser.add_argument("--flip", nargs="?", const="on", default=default, choices=FLIP_MODES, metavar="MODE",
-                        help="flip test: average a pose with the mirrored crop's, on every crop (on; "
-                             "--flip alone), only where the plain read is unsure (unsure: most of the "
-                             "gain for a fraction of the cost) or off (default: "
-                             f"{default}, {default_why})")
+def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: str, bare: bool = True) -> None:
+    """``--flip MODE`` (a flip mode of :data:`engine.flip_modes.FLIP_MODES`) and ``--no-flip``
+    (``off``), into ``args.flip``; ``default_why`` says why this command defaults to ``default``.
+
+    ``bare``: ``--flip`` alone means ``on``. Only for commands without positional arguments: with
+    them, ``--flip video.mp4`` would read the file name as the mode.
+    """
+    alone = "; --flip alone: on" if bare else ""
+    text = ("flip test: average a pose with the mirrored crop's, on every crop (on), only where the plain "
+            "read is unsure (unsure: most of the gain for a fraction of the cost) or off (default: "
+            f"{default}, {default_why}{alone})")
+    if bare:
+        parser.add_argument("--flip", nargs="?", const="on", default=default, choices=FLIP_MODES, metavar="MODE",
+                            help=text)
+    else:
+        parser.add_argument("--flip", default=default, choices=FLIP_MODES, metavar="MODE", help=text)
     parser.add_argument("--no-flip", dest="flip", action="store_const", const="off", help="as --flip off")
 
 

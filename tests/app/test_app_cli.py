@@ -66,3 +66,11 @@ def test_automation_with_an_absent_camera_fails_cleanly(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("hgpose app: error: camera 99 is not available")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "mode"), [([], "unsure"), (["--flip"], "on"), (["--flip", "off"], "off"),
+                                            (["--no-flip"], "off"), (["--flip", "unsure"], "unsure")])
+def test_the_flip_mode_to_start_with(args, mode):
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(args).flip == mode

@@ -84,19 +84,31 @@ def test_annotate_says_how_poses_were_read(bundled_model: Path, tmp_path: Path, 
     image = tmp_path / "walker.png"
     cv2.imwrite(str(image), frames[150])
     headers = {}
-    for args in (["--flip", "unsure"], ["--no-flip"], ["--flip"], []):
+    for args in (["--flip", "unsure"], ["--no-flip"], ["--flip", "on"], []):
         out = tmp_path / ("_".join(args) or "default")
         assert annotate.main([str(image), "--out", str(out), "--model", str(bundled_model), "--quiet",
                               *args]) == 0
         headers[" ".join(args)] = json.loads((out / "walker.json").read_text())["model"]
     assert {k: (h["flip_mode"], h["flip_test"]) for k, h in headers.items()} == {
-        "--flip unsure": ("unsure", False), "--no-flip": ("off", False), "--flip": ("on", True), "": ("on", True)}
+        "--flip unsure": ("unsure", False), "--no-flip": ("off", False), "--flip on": ("on", True), "": ("on", True)}
 
 
-def test_a_wrong_flip_mode_is_refused_in_one_line(capsys) -> None:
+@pytest.mark.parametrize("args", [["--flip", "sometimes"], ["--flip", "clip.mp4"]])
+def test_a_wrong_flip_mode_is_refused_in_one_line(capsys, args: list[str]) -> None:
     from engine.commands import annotate
 
+    # annotate takes files after its options, so its --flip always wants a mode: a file name after
+    # a bare --flip is refused, not read as a mode or lost.
     with pytest.raises(SystemExit) as exc:
-        annotate.build_parser().parse_args(["--flip", "sometimes"])
+        annotate.build_parser().parse_args(args)
     assert exc.value.code == 6
-    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"invalid choice: '{args[1]}'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_takes_a_bare_flip_as_on() -> None:
+    from engine.commands.bench import build_parser
+
+    assert build_parser().parse_args(["--flip"]).flip == "on"
+    assert build_parser().parse_args([]).flip == "off"
+    assert build_parser().parse_args(["--flip", "unsure"]).flip == "unsure"
