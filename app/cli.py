@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="with --max-frames: save a PNG of the window before exiting")
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
+    add_flip_option(p, "unsure", "a second inference only for frames that need it")
     # Off: the app's capture and UI threads share the cores with inference, and spinning ORT
     # workers starve them (README, "Speed").
-    add_flip_option(p, "unsure", "a second inference only for frames that need it")
     add_runtime_options(p, spinning="off")
     return p
 

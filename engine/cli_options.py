@@ -139,23 +139,22 @@ def add_judging_options(parser: argparse.ArgumentParser, threshold_default: str)
                         help=f"drawing threshold (default: {threshold_default})")
 
 
-def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: str, bare: bool = True) -> None:
-    """``--flip MODE`` (a flip mode of :data:`engine.flip_modes.FLIP_MODES`) and ``--no-flip``
-    (``off``), into ``args.flip``; ``default_why`` says why this command defaults to ``default``.
-
-    ``bare``: ``--flip`` alone means ``on``. Only for commands without positional arguments: with
-    them, ``--flip video.mp4`` would read the file name as the mode.
-    """
-    alone = "; --flip alone: on" if bare else ""
-    text = ("flip test: average a pose with the mirrored crop's, on every crop (on), only where the plain "
-            "read is unsure (unsure: most of the gain for a fraction of the cost) or off (default: "
-            f"{default}, {default_why}{alone})")
-    if bare:
-        parser.add_argument("--flip", nargs="?", const="on", default=default, choices=FLIP_MODES, metavar="MODE",
-                            help=text)
-    else:
-        parser.add_argument("--flip", default=default, choices=FLIP_MODES, metavar="MODE", help=text)
-    parser.add_argument("--no-flip", dest="flip", action="store_const", const="off", help="as --flip off")
+def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: str) -> None:
+    """``--flip``, ``--flip-unsure`` and ``--no-flip`` (one of them), into ``args.flip`` as a flip
+    mode of :data:`engine.flip_modes.FLIP_MODES`; ``default_why`` says why this command defaults to
+    ``default``. Three flags rather than ``--flip [MODE]``: a command that takes files would read
+    ``--flip video.mp4`` as a mode."""
+    assert default in FLIP_MODES
+    flags = {"on": "--flip", "unsure": "--flip-unsure", "off": "--no-flip"}
+    said = {"on": "average each pose with the mirrored crop's (the flip test: 2 reads a frame)",
+            "unsure": "the flip test only where the plain read is unsure (not confident): most of its gain "
+                      "for a fraction of its cost",
+            "off": "no flip test (1 read a frame)"}
+    group = parser.add_mutually_exclusive_group()
+    for mode in FLIP_MODES:
+        why = f" (default, {default_why})" if mode == default else ""
+        group.add_argument(flags[mode], dest="flip", action="store_const", const=mode, help=said[mode] + why)
+    parser.set_defaults(flip=default)
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:

@@ -24,8 +24,6 @@ from engine.timing import StageTimer
 CROP_SMOOTHING = OneEuroConfig(min_cutoff=1.5, beta=0.01)
 
 
-
-
 @dataclass(frozen=True)
 class PipelineConfig:
     """Per-run options: flip test, temporal smoothing and person tracking.

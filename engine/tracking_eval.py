@@ -77,8 +77,18 @@ class TrackingEvaluation:
                                  "max": float(v.max()), "runs": len(v)}
         return table
 
+    def modes(self) -> list[str]:
+        """The flip modes the runs used, in run order."""
+        return list(dict.fromkeys(r.mode for r in self.runs))
+
+    def of_mode(self, mode: str) -> TrackingEvaluation:
+        """The runs in one flip mode only."""
+        return dataclasses.replace(self, runs=tuple(r for r in self.runs if r.mode == mode))
+
     def as_dict(self) -> dict[str, Any]:
+        """``summary`` over every run, ``by_flip`` per flip mode, then the runs."""
         return {"video": str(self.video), "reference": str(self.reference), "summary": self.summary(),
+                "by_flip": {m: self.of_mode(m).summary() for m in self.modes()},
                 "runs": [{"start": r.start, "flip": r.flip, "flip_mode": r.mode, **r.comparison.as_dict()}
                          for r in self.runs]}
 
@@ -189,6 +199,11 @@ def format_evaluation(e: TrackingEvaluation) -> str:
         digits = 1 if figure == "first" else 3
         cells = " ".join(f"{f(row[k], digits):>7s}" for k in ("mean", "sd", "min", "max"))
         lines.append(f"{labels[figure]:12s} {cells} {row['runs']:>5d}")  # "first": runs that found anyone
+    if len(e.modes()) > 1:  # each way of reading on its own: what the README quotes
+        for mode in e.modes():
+            means = {k: v["mean"] for k, v in e.of_mode(mode).summary().items()}
+            lines.append(f"flip {mode:6s} " + "  ".join(
+                f"{labels[k]} {f(v, 1 if k == 'first' else 3)}" for k, v in means.items()))
     lines.append("start  flip     found  PCK drawn  PCK all  legs in box  first")
     for r in e.runs:
         c = r.comparison

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     # On by default: offline annotation wants the better pose (+0.01 PCK@0.2 on LSPET) more than the
     # speed (one more crop a frame; the person search is not flipped).
-    add_flip_option(p, "on", "offline annotation wants the better pose", bare=False)
+    add_flip_option(p, "on", "offline annotation wants the better pose")
     p.add_argument("--no-smooth", action="store_true",
                    help="write the keypoints and their scores unsmoothed (on videos both are smoothed by default; "
                         "the crop follows a smoothed pose either way)")

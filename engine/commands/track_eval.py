@@ -2,8 +2,9 @@
 
 One run of a clip (``hgpose annotate`` then ``hgpose compare``) is a chaotic measurement: a small
 change anywhere moves what the tracker follows next. This runs the pipeline from several start
-frames, with the flip test on and off, scores each run like ``hgpose compare`` (PCK@0.2 drawn and
-all, frames found, legs in the crop box, first frame found) and prints mean, spread and extremes.
+frames, with the flip test on and off (or only where unsure: ``--flip``), scores each run like
+``hgpose compare`` (PCK@0.2 drawn and all, frames found, legs in the crop box, first frame found)
+and prints mean, spread and extremes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from engine.cli_options import (
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
 
-# --flip: the flip modes of the runs of each start (engine.pipeline.FLIP_MODES).
+# --flip: the flip modes of the runs of each start (engine.flip_modes.FLIP_MODES).
 RUN_FLIPS = {"both": ["on", "off"], "on": ["on"], "off": ["off"], "unsure": ["unsure"], "all": ["on", "unsure", "off"]}
 
 

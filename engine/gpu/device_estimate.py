@@ -100,7 +100,13 @@ class DeviceEstimator:
             if len(again):
                 rows = torch.as_tensor(again, device=heat.device)
                 with timer.stage("infer"):
-                    mirrored = infer(x[rows].flip(-1)).float()
+                    # Padded to a power of two: each batch shape costs a CUDA graph (a bounded cache),
+                    # and how many crops are unsure changes from call to call.
+                    crops = x[rows].flip(-1)
+                    padded = 1 << (len(again) - 1).bit_length()
+                    if padded > len(again):
+                        crops = torch.cat([crops, crops[-1:].expand(padded - len(again), *crops.shape[1:])])
+                    mirrored = infer(crops)[:len(again)].float()
                     self._sync()
                 with timer.stage("decode-heatmaps"):
                     merged = gpu_ops.merge_flipped(heat[rows], mirrored, self._flip_permutation)

@@ -68,8 +68,8 @@ def test_automation_with_an_absent_camera_fails_cleanly(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(("args", "mode"), [([], "unsure"), (["--flip"], "on"), (["--flip", "off"], "off"),
-                                            (["--no-flip"], "off"), (["--flip", "unsure"], "unsure")])
+@pytest.mark.parametrize(("args", "mode"), [([], "unsure"), (["--flip"], "on"), (["--no-flip"], "off"),
+                                            (["--flip-unsure"], "unsure")])
 def test_the_flip_mode_to_start_with(args, mode):
     from app.cli import build_parser
 

@@ -30,7 +30,8 @@ def test_recording_video_matches_keypoints(make_window, qtbot):
     assert doc["schema"] == SCHEMA and doc["complete"] is True
     assert doc["source"]["kind"] == "video" and doc["source"]["width"] == 1280
     assert doc["model"]["backend"] == "onnxruntime"
-    assert doc["model"]["flip_test"] is False  # the live app's default: one crop a frame
+    assert doc["model"]["flip_test"] is False  # the live app's default: one read, two where unsure
+    assert doc["model"]["flip_mode"] == "unsure"
     indices = [f["index"] for f in frames]
     assert indices == list(range(indices[0], indices[0] + len(indices)))  # a file: every frame
     assert set(frames[0]["angles"]) == set(doc["skeleton"]["angles"]) and len(doc["skeleton"]["angles"]) == 8

@@ -47,7 +47,7 @@ def test_pipeline_benchmark_counts_the_reads_the_unsure_flip_test_adds(bundled_m
                                                                          capsys: pytest.CaptureFixture) -> None:
     clip = clip_excerpt(16, "bench.mp4")  # nobody in view yet: every pose read is unsure
     assert bench(["--model", str(bundled_model), "--backend", "onnxruntime", "--clip", str(clip),
-                  "--precision", "int8", "--flip", "unsure"]) == 0
+                  "--precision", "int8", "--flip-unsure"]) == 0
     pose, again = map(int, re.findall(r"crops run: (\d+) for the pose \((\d+) frames read mirrored too, as unsure\)",
                                       capsys.readouterr().out)[0])
     assert (pose, again) == (32, 16)
@@ -56,7 +56,7 @@ def test_pipeline_benchmark_counts_the_reads_the_unsure_flip_test_adds(bundled_m
 @pytest.mark.parametrize(("args", "code", "words"), [
     (["--model", "missing.onnx"], 3, "model file missing.onnx does not exist"),
     (["--batch", "1", "--flip"], 6, "--flip applies to the pipeline benchmark"),
-    (["--batch", "1", "--flip", "unsure"], 6, "--flip applies to the pipeline benchmark"),
+    (["--batch", "1", "--flip-unsure"], 6, "--flip applies to the pipeline benchmark"),
     (["--backend", "cuda9000"], 4, "unknown backend"),
 ])
 def test_bad_options_are_one_line(args: list[str], code: int, words: str, capsys: pytest.CaptureFixture) -> None:

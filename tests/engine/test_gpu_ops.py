@@ -199,14 +199,20 @@ def test_device_estimate_reads_mirrored_only_the_crops_marked_unsure() -> None:
     plain = estimator.estimate(frames, boxes, False, None, blob_heatmaps_torch)
     flipped = estimator.estimate(frames, boxes, True, None, blob_heatmaps_torch)
     marked = np.zeros(len(boxes), bool)
-    marked[[1, 4]] = True
+    marked[[1, 4, 7]] = True  # three: the mirrored batch is padded to four (a power of two)
     seen: list[np.ndarray] = []
+    batches: list[int] = []
 
     def unsure(poses: np.ndarray) -> np.ndarray:
         seen.append(poses.copy())
         return marked
 
-    got = estimator.estimate(frames, boxes, False, None, blob_heatmaps_torch, unsure)
+    def infer(x):
+        batches.append(len(x))
+        return blob_heatmaps_torch(x)
+
+    got = estimator.estimate(frames, boxes, False, None, infer, unsure)
+    assert batches == [9, 4]
     assert len(seen) == 1 and seen[0].shape == (9, 14, 3)  # asked once, with every pose
     np.testing.assert_allclose(got[marked], flipped[marked], atol=1e-5)
     np.testing.assert_array_equal(got[~marked], plain[~marked])

@@ -109,3 +109,9 @@ def test_runs_can_read_the_flip_test_only_where_unsure(clip_and_reference, capsy
     assert runs["unsure"]["pck_all"] != runs["off"]["pck_all"]
     assert track_eval([str(clip), str(ref), "--starts", "0", "--flip", "unsure", "--quiet"]) == 0
     assert "    0  unsure" in capsys.readouterr().out
+    assert track_eval([str(clip), str(ref), "--starts", "0,40", "--flip", "all", "--json", "--quiet"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for mode, summary in doc["by_flip"].items():  # each mode's own mean, besides the pooled one
+        values = [r["pck_all"] for r in doc["runs"] if r["flip_mode"] == mode]
+        assert summary["pck_all"]["runs"] == 2 and summary["pck_all"]["mean"] == pytest.approx(sum(values) / 2)
+    assert set(doc["by_flip"]) == {"on", "unsure", "off"}
