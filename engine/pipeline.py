@@ -149,7 +149,7 @@ class PosePipeline:
         """(N,) True where a pose (N, K, 3) read alone is not confident: fewer than the tracker's
         ``min_joints`` joints at the pose crop's threshold (:meth:`PersonTracker.is_confident`), so
         it is worth the mirrored read."""
-        unsure = (poses[..., 2] >= self.tracker.threshold).sum(axis=-1) < self.config.tracker.min_joints
+        unsure = np.array([not self.tracker.is_confident(pose) for pose in poses], dtype=bool)
         self.unsure_reads += int(unsure.sum())
         self.pose_crops += int(unsure.sum())
         return unsure
