@@ -8,6 +8,15 @@ so that command-line parsers can offer the names without importing the pipeline.
 
 from __future__ import annotations
 
+from engine.errors import ConfigError
+
 # ``on``: every pose crop read mirrored as well; ``unsure``: only those whose plain read is
 # unsure; ``off``: none. The person search's crops are never mirrored.
 FLIP_MODES = ("on", "unsure", "off")
+
+
+def check_flip_mode(mode: str) -> str:
+    """``mode`` when it is one of :data:`FLIP_MODES`, else ConfigError."""
+    if mode not in FLIP_MODES:
+        raise ConfigError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {mode!r}")
+    return mode

@@ -14,8 +14,7 @@ import numpy as np
 
 from engine.backends.base import Backend
 from engine.crop import CropBox
-from engine.errors import ConfigError
-from engine.flip_modes import FLIP_MODES
+from engine.flip_modes import check_flip_mode
 from engine.roi import PersonTracker, TrackerConfig, pose_score
 from engine.smoothing import OneEuroConfig, OneEuroFilter, ScoreFilter, ScoreSmoothing
 from engine.timing import StageTimer
@@ -60,13 +59,12 @@ class PipelineConfig:
 
     @property
     def flip_mode(self) -> str:
-        """``on``, ``unsure`` or ``off`` (:data:`FLIP_MODES`)."""
+        """``on``, ``unsure`` or ``off`` (:data:`engine.flip_modes.FLIP_MODES`)."""
         return "on" if self.flip_test else "unsure" if self.flip_when_unsure else "off"
 
     def with_flip(self, mode: str) -> PipelineConfig:
-        """This config with the flip settings of ``mode`` (:data:`FLIP_MODES`)."""
-        if mode not in FLIP_MODES:
-            raise ConfigError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {mode!r}")
+        """This config with the flip settings of ``mode`` (:data:`engine.flip_modes.FLIP_MODES`)."""
+        check_flip_mode(mode)
         return replace(self, flip_test=mode == "on", flip_when_unsure=mode == "unsure")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from engine.backends.base import Backend
 from engine.comparison import Comparison, KeypointFile, check_same_source, compare
 from engine.errors import ConfigError, InputError
-from engine.flip_modes import FLIP_MODES
+from engine.flip_modes import check_flip_mode
 from engine.pipeline import PipelineConfig, PosePipeline
 from engine.sources import VideoSource
 
@@ -93,16 +93,7 @@ class TrackingEvaluation:
                          for r in self.runs]}
 
 
-def flip_modes(flips: Sequence[bool | str]) -> list[str]:
-    """Flip settings as mode names: ``True`` is ``on``, ``False`` is ``off``, a name stays."""
-    modes = [("on" if f else "off") if isinstance(f, bool) else f for f in flips]
-    bad = [m for m in modes if m not in FLIP_MODES]
-    if bad:
-        raise ConfigError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {', '.join(map(repr, bad))}")
-    return modes
-
-
-def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], flips: Sequence[bool | str]) -> None:
+def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], flips: Sequence[str]) -> None:
     """Raise InputError or ConfigError, before any model is loaded, unless ``reference`` describes
     ``video`` (its name and frame size, no more frames than it has) and every start is in it."""
     if len(reference.indices) == 0:
@@ -116,7 +107,8 @@ def check_inputs(video: Path, reference: KeypointFile, starts: Sequence[int], fl
         raise InputError(f"{reference.path} describes frames up to {last}, {video} has {info.frame_count}")
     if not starts or not flips:
         raise ConfigError("give at least one start frame and one flip setting")
-    flip_modes(flips)
+    for mode in flips:
+        check_flip_mode(mode)
     late = [s for s in starts if s > last]
     if late:
         raise ConfigError(f"start frame(s) {', '.join(map(str, late))} past the reference's last frame ({last})")
@@ -154,12 +146,12 @@ def _run(backend: Backend, video: Path, reference: KeypointFile, start: int, con
 
 
 def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, starts: Sequence[int],
-                      flips: Sequence[bool | str], config: PipelineConfig | None = None, progress: bool = False,
+                      flips: Sequence[str], config: PipelineConfig | None = None, progress: bool = False,
                       joints: Sequence[str] | None = None, threshold: float | None = None) -> TrackingEvaluation:
     """Run the pipeline on ``video`` once per (start, flip) and score each run against ``reference``.
 
     ``config``: the pipeline's options (its flip settings are set per run). ``flips``: a flip mode
-    of :data:`engine.flip_modes.FLIP_MODES` per run (or ``True``/``False`` for ``on``/``off``). ``joints`` and
+    of :data:`engine.flip_modes.FLIP_MODES` per run. ``joints`` and
     ``threshold``: as :func:`engine.comparison.compare` (default: its judged joints, and the model's
     calibrated threshold, at which ``annotate`` draws).
     """
@@ -177,7 +169,7 @@ def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, st
     runs = []
     with tqdm(total=total, unit="frame", desc=f"track-eval {video.name}", disable=not progress) as bar:
         for start in starts:
-            for mode in flip_modes(flips):
+            for mode in flips:
                 run_config = config.with_flip(mode)
                 comparison = _run(backend, video, reference, start, run_config, lambda: bar.update(1), joints,
                                   threshold)
