@@ -391,21 +391,22 @@ def test_a_crop_left_on_a_trace_gives_up_and_finds_the_person_elsewhere(max_weak
 def test_the_search_is_skipped_on_a_static_scene_and_not_on_a_moving_one() -> None:
     for moving in (False, True):
         tracker = PersonTracker(TrackerConfig(redetect_every=2, motion=False), default_threshold=0.3)
-        searches: list[int] = []
+        searched: list[int] = []
 
-        def estimate(boxes: list[CropBox], searches: list[int] = searches) -> np.ndarray:
-            if len(boxes) > 1:
-                searches.append(len(boxes))
+        def estimate(boxes: list[CropBox]) -> np.ndarray:
             return np.zeros((len(boxes), 14, 3), np.float32)
 
         for i in range(9):
             # A moving scene: something crosses it (but the stub model finds nobody).
             frame = scene(100.0 + 120 * i if moving else None, noise=2)
+            before = tracker.searches_run
             box = tracker.propose(frame, estimate)
+            if tracker.searches_run > before:
+                searched.append(i)
             tracker.update(frame.shape, estimate([box])[0])
         # Frames 1, 3, 5, 7 are due a search; on a static scene only the first runs (camera noise
         # of a few grey levels is no change).
-        assert len(searches) == (4 if moving else 1), (moving, searches)
+        assert searched == ([1, 3, 5, 7] if moving else [1]), (moving, searched)
         assert tracker.searches_skipped == (0 if moving else 3)
 
 
@@ -417,18 +418,18 @@ def test_a_trace_where_the_frame_moves_defers_the_whole_frame_search(motion_trac
     # that fall due wait, at most max_deferrals (2) times in a row.
     tracker = PersonTracker(TrackerConfig(redetect_every=2, motion_trace=motion_trace), default_threshold=0.3)
     searched: list[int] = []
-    frame_index = 0
 
     def estimate(boxes: list[CropBox]) -> np.ndarray:
-        if len(boxes) > 2:  # the motion cue proposes at most 2 crops; the grid many more
-            searched.append(frame_index)
         kp = np.zeros((len(boxes), 14, 3), np.float32)
         kp[:, :3, 2] = 0.2  # support (0.5 x 0.3) but not found
         return kp
 
     for frame_index in range(11):
         frame = scene(1270.0 - 10 * frame_index)
+        before = tracker.searches_run
         box = tracker.propose(frame, estimate)
+        if tracker.searches_run > before:
+            searched.append(frame_index)
         tracker.update(frame.shape, np.zeros((14, 3), np.float32))
     assert box is not None
     assert searched == searched_at
@@ -445,12 +446,9 @@ def test_a_person_lost_in_place_is_looked_for_at_their_size_where_they_move() ->
     person, weak = (640.0, 360.0), False
     motion_sizes: list[float] = []
     grid_searches: list[int] = []
-    frame_index = 0
 
     def estimate(boxes: list[CropBox]) -> np.ndarray:
-        if len(boxes) > 2:  # the motion cue proposes at most 2 crops; the grid many more
-            grid_searches.append(frame_index)
-        elif proposing and tracker.state == "lost":
+        if len(boxes) <= 2 and proposing and tracker.state == "lost":  # the motion cue's (at most 2)
             motion_sizes.extend(b.size for b in boxes)
         poses = np.stack([seen_by_model(b, person) for b in boxes])
         if weak:
@@ -466,9 +464,11 @@ def test_a_person_lost_in_place_is_looked_for_at_their_size_where_they_move() ->
         frame = scene(person[0])
         # The swinging leg: a small patch beside the person that moves every frame.
         frame[440:480, 680 + 20 * (frame_index % 2):720 + 20 * (frame_index % 2)] = 60
-        proposing = True
+        proposing, before = True, tracker.searches_run
         box = tracker.propose(frame, estimate)
         proposing = False
+        if tracker.searches_run > before:
+            grid_searches.append(frame_index)
         if frame_index == 7:
             held_size = box.size
         tracker.update(frame.shape, estimate([box])[0])
@@ -567,8 +567,9 @@ def centred_only_pose(box: CropBox, person: tuple[float, float]) -> np.ndarray:
 
 @pytest.mark.parametrize(("refine", "found"), [(3, True), (0, False)])
 def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> None:
-    # x = 500 lies between the coarse grid's crop centres (359.5, 639.5 at 720 px; 427.5, 639.5 at
-    # 432 px), too far from each for a full pose; a neighbour a quarter crop away centres it.
+    # (500, 360) lies between the coarse grids' crop centres (x 522.2 with y 287.5 or 431.5 at
+    # 576 px; x 427.5 or 639.5 at 432 px), too far from each for a full pose; a neighbour a quarter
+    # crop away centres it.
     person = (500.0, 360.0)
     frame = np.zeros((720, 1280, 3), np.uint8)
     calls: list[int] = []
@@ -580,7 +581,9 @@ def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> 
     tracker = PersonTracker(TrackerConfig(detector="search", search_refine=refine))
     tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
     box = tracker.propose(frame, estimate)
-    assert len(calls) == (2 if refine else 1)  # the coarse grid, then its neighbourhoods
+    # Each coarse grid (no confident person in either), then the neighbourhoods.
+    assert calls[:2] == [len(search_boxes(1280, 720, (f,))) for f in TrackerConfig().search_scales]
+    assert len(calls) == (3 if refine else 2)
     assert (tracker.state == "acquired") == found
     if found:
         assert abs(box.cx - person[0]) < box.size / 8
@@ -596,7 +599,85 @@ def test_an_empty_scene_costs_no_second_pass() -> None:
     tracker = PersonTracker(TrackerConfig(detector="search"))
     tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
     tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-    assert calls == [len(search_boxes(1280, 720))] and tracker.state == "lost"
+    # The large crops' grid shows not even a trace of anyone: the finer grid and the neighbourhoods
+    # are not run.
+    assert calls == [len(search_boxes(1280, 720, TrackerConfig().search_scales[:1]))]
+    assert tracker.state == "lost"
+
+
+@pytest.mark.parametrize("search_trace", [3, 0])
+def test_a_trace_in_the_large_crops_runs_the_finer_grid(search_trace: int) -> None:
+    # A person only the finer crops read fully shows in the large crops as a trace (3 joints
+    # with support): the finer grid runs and finds them. With the gate off (0), every grid runs
+    # even on an empty scene.
+    config = TrackerConfig(detector="search", search_refine=0, search_trace=search_trace)
+    large = search_boxes(1280, 720, config.search_scales[:1])
+    fine = search_boxes(1280, 720, config.search_scales[1:2])
+    for person in ((fine[7].cx, fine[7].cy), None):
+        calls: list[int] = []
+
+        def estimate(boxes: list[CropBox], person: tuple[float, float] | None = person,
+                     calls: list[int] = calls) -> np.ndarray:
+            calls.append(len(boxes))
+            if person is None:
+                return np.zeros((len(boxes), 14, 3), np.float32)
+            poses = np.stack([centred_only_pose(b, person) for b in boxes])
+            if len(boxes) == len(large):
+                poses[:, :, 2] = np.minimum(poses[:, :, 2], 0.2)  # the large crops: support at most
+            return poses
+
+        tracker = PersonTracker(config, default_threshold=0.3)
+        tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+        tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+        runs_all = person is not None or search_trace == 0
+        assert calls == ([len(large), len(fine)] if runs_all else [len(large)])
+        assert (tracker.state == "acquired") == (person is not None)
+
+
+def test_a_confident_person_in_the_large_crops_ends_the_search_early() -> None:
+    # A person filling most of the frame's height, near the centre of a large grid crop: the large
+    # grid finds them with every joint, and the finer grid is never run.
+    calls: list[int] = []
+    config = TrackerConfig(detector="search")
+    large = search_boxes(1280, 720, config.search_scales[:1])
+    person = (large[1].cx, large[1].cy)
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([centred_only_pose(b, person) for b in boxes])
+
+    tracker = PersonTracker(config)
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+    assert calls == [len(large)] and tracker.search_crops == len(large) < len(search_boxes(1280, 720))
+    assert tracker.state == "acquired" and abs(box.cx - person[0]) < box.size / 8
+
+
+def test_a_weak_find_in_the_large_crops_does_not_end_the_search() -> None:
+    # The treadmill case: a large crop reads something as a person only at support level (enough to
+    # acquire when nothing better shows: 11 joints with support, 4 found), while the real person,
+    # confident, sits where only the finer grid centres them. The finer grid runs, and its
+    # confident person is the one acquired.
+    config = TrackerConfig(detector="search", search_refine=0)
+    large = search_boxes(1280, 720, config.search_scales[:1])
+    fine = search_boxes(1280, 720, config.search_scales[1:2])
+    person = (fine[7].cx, fine[7].cy)
+    assert all(abs(b.cx - person[0]) + abs(b.cy - person[1]) >= b.size / 8 for b in large)
+    false_person = large[0]
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        poses = np.stack([centred_only_pose(b, person) for b in boxes])
+        for pose, b in zip(poses, boxes, strict=True):
+            if b == false_person:
+                pose[:, 2] = 0.2  # support (0.5 x 0.3) ...
+                pose[:4, 2] = 0.9  # ... and 4 found: acquirable, not confident
+        return poses
+
+    tracker = PersonTracker(config, default_threshold=0.3)
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+    assert tracker.search_crops == len(large) + len(fine)
+    assert tracker.state == "acquired" and abs(box.cx - person[0]) < box.size / 8
 
 
 @pytest.mark.parametrize("lean", [0.0, 50.0, -70.0, 180.0])
@@ -626,8 +707,8 @@ def test_upright_turns_the_crop_of_a_leaning_person(lean: float) -> None:
 
 
 def test_finer_search_crops_are_for_stills_only() -> None:
-    # Nobody anywhere: a video frame's search runs the coarse grid only, a still's goes on to the
-    # finer scales (a still has no motion cue to point at a small person).
+    # Nobody anywhere: a video frame's search runs the large crops' grid only, a still's goes on to
+    # the finer scales (a still has no motion cue to point at a small person).
     frame = np.zeros((720, 1280, 3), np.uint8)
     config = TrackerConfig(search_refine=0)
 
@@ -639,7 +720,9 @@ def test_finer_search_crops_are_for_stills_only() -> None:
         tracker.propose(frame, nobody, still=still)
         return tracker.search_crops
 
+    large = len(search_boxes(1280, 720, config.search_scales[:1]))
     coarse = len(search_boxes(1280, 720, config.search_scales))
     finer = sum(len(search_boxes(1280, 720, (f,))) for f in config.still_search_scales)
-    assert crops(still=False) == coarse and crops(still=True) == coarse + finer
+    # Video stops where the large crops show no trace of anyone; a still runs every grid.
+    assert crops(still=False) == large and crops(still=True) == coarse + finer
     assert min(b.size for b in search_boxes(1280, 720, config.still_search_scales)) <= 0.2 * 720
