@@ -25,7 +25,7 @@ def test_search_boxes_cover_the_frame() -> None:
     for b in boxes:
         c = clamp_box(b, 1280, 720)
         assert (c.cx, c.cy, c.size) == pytest.approx((b.cx, b.cy, b.size))
-    assert len({b.size for b in boxes}) == 2
+    assert len({b.size for b in boxes}) == len(TrackerConfig().search_scales)
 
 
 def fake_pose(box: CropBox, person_x: float, conf_inside: float = 0.9) -> np.ndarray:
@@ -568,8 +568,8 @@ def centred_only_pose(box: CropBox, person: tuple[float, float]) -> np.ndarray:
 @pytest.mark.parametrize(("refine", "found"), [(3, True), (0, False)])
 def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> None:
     # (500, 360) lies between the coarse grids' crop centres (x 522.2 with y 287.5 or 431.5 at
-    # 576 px; x 427.5 or 639.5 at 432 px), too far from each for a full pose; a neighbour a quarter
-    # crop away centres it.
+    # 576 px; x 427.5 or 639.5 at 432 px; x 359.5 or 639.5 at 720 px), too far from each for a full
+    # pose; a neighbour a quarter crop away centres it.
     person = (500.0, 360.0)
     frame = np.zeros((720, 1280, 3), np.uint8)
     calls: list[int] = []
@@ -581,9 +581,9 @@ def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> 
     tracker = PersonTracker(TrackerConfig(detector="search", search_refine=refine))
     tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
     box = tracker.propose(frame, estimate)
-    # Each coarse grid (no confident person in either), then the neighbourhoods.
-    assert calls[:2] == [len(search_boxes(1280, 720, (f,))) for f in TrackerConfig().search_scales]
-    assert len(calls) == (3 if refine else 2)
+    # Each coarse grid (no confident person in any), then the neighbourhoods.
+    grids = [len(search_boxes(1280, 720, (f,))) for f in TrackerConfig().search_scales]
+    assert calls[: len(grids)] == grids and len(calls) == len(grids) + (1 if refine else 0)
     assert (tracker.state == "acquired") == found
     if found:
         assert abs(box.cx - person[0]) < box.size / 8
@@ -629,8 +629,11 @@ def test_a_trace_in_the_large_crops_runs_the_finer_grid(search_trace: int) -> No
         tracker = PersonTracker(config, default_threshold=0.3)
         tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
         tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-        runs_all = person is not None or search_trace == 0
-        assert calls == ([len(large), len(fine)] if runs_all else [len(large)])
+        every_grid = [len(search_boxes(1280, 720, (f,))) for f in config.search_scales]
+        # Found confidently by the finer grid, which ends the search; nobody: every grid without
+        # the gate, the first alone with it.
+        assert calls == ([len(large), len(fine)] if person is not None else
+                         every_grid if search_trace == 0 else [len(large)])
         assert (tracker.state == "acquired") == (person is not None)
 
 
@@ -651,6 +654,25 @@ def test_a_confident_person_in_the_large_crops_ends_the_search_early() -> None:
     box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
     assert calls == [len(large)] and tracker.search_crops == len(large) < len(search_boxes(1280, 720))
     assert tracker.state == "acquired" and abs(box.cx - person[0]) < box.size / 8
+
+
+def test_a_person_filling_the_frame_is_found_by_the_whole_height_crops_last() -> None:
+    # Centred only in a whole-height crop (1.0 of the short side): the 0.8 and 0.6 grids show a
+    # trace of them, and the whole-height grid, run last, finds them.
+    config = TrackerConfig(detector="search", search_refine=0)
+    assert config.search_scales[-1] == 1.0
+    person = (359.5, 359.5)
+    calls: list[int] = []
+
+    def estimate(boxes: list[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([centred_only_pose(b, person) for b in boxes])
+
+    tracker = PersonTracker(config)
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+    assert calls == [len(search_boxes(1280, 720, (f,))) for f in config.search_scales]
+    assert tracker.state == "acquired" and box.size >= 720 - 1e-6 and abs(box.cx - person[0]) < 90
 
 
 def test_a_weak_find_in_the_large_crops_does_not_end_the_search() -> None:
