@@ -1,3 +1,5 @@
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pytest
 from poses import contains, standing_pose
@@ -565,24 +567,38 @@ def centred_only_pose(box: CropBox, person: tuple[float, float]) -> np.ndarray:
     return kp
 
 
+def search_while_lost(config: TrackerConfig, pose_of: Callable[[CropBox], np.ndarray],
+                      ) -> tuple[PersonTracker, CropBox, list[int]]:
+    """One whole-frame search on a 1280x720 frame by a tracker that has just lost its person, with
+    a stub model that reads crop ``b`` as ``pose_of(b)``: the tracker, the crop it proposes and
+    the number of crops of each model call."""
+    calls: list[int] = []
+
+    def estimate(boxes: Sequence[CropBox]) -> np.ndarray:
+        calls.append(len(boxes))
+        return np.stack([pose_of(b) for b in boxes]) if boxes else np.zeros((0, 14, 3), np.float32)
+
+    tracker = PersonTracker(config, default_threshold=0.3)
+    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
+    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
+    return tracker, box, calls
+
+
+def grid_sizes(config: TrackerConfig) -> list[int]:
+    """Crops of each of the search's grids on a 1280x720 frame, in the order they run."""
+    return [len(search_boxes(1280, 720, (f,))) for f in config.search_scales]
+
+
 @pytest.mark.parametrize(("refine", "found"), [(3, True), (0, False)])
 def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> None:
     # (500, 360) lies between the coarse grids' crop centres (x 522.2 with y 287.5 or 431.5 at
     # 576 px; x 427.5 or 639.5 at 432 px; x 359.5 or 639.5 at 720 px), too far from each for a full
     # pose; a neighbour a quarter crop away centres it.
     person = (500.0, 360.0)
-    frame = np.zeros((720, 1280, 3), np.uint8)
-    calls: list[int] = []
-
-    def estimate(boxes: list[CropBox]) -> np.ndarray:
-        calls.append(len(boxes))
-        return np.stack([centred_only_pose(b, person) for b in boxes])
-
-    tracker = PersonTracker(TrackerConfig(detector="search", search_refine=refine))
-    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-    box = tracker.propose(frame, estimate)
+    config = TrackerConfig(detector="search", search_refine=refine)
+    tracker, box, calls = search_while_lost(config, lambda b: centred_only_pose(b, person))
     # Each coarse grid (no confident person in any), then the neighbourhoods.
-    grids = [len(search_boxes(1280, 720, (f,))) for f in TrackerConfig().search_scales]
+    grids = grid_sizes(config)
     assert calls[: len(grids)] == grids and len(calls) == len(grids) + (1 if refine else 0)
     assert (tracker.state == "acquired") == found
     if found:
@@ -590,69 +606,42 @@ def test_search_looks_again_around_promising_crops(refine: int, found: bool) -> 
 
 
 def test_an_empty_scene_costs_no_second_pass() -> None:
-    calls: list[int] = []
-
-    def estimate(boxes: list[CropBox]) -> np.ndarray:
-        calls.append(len(boxes))
-        return np.stack([centred_only_pose(b, (-5000.0, -5000.0)) for b in boxes])
-
-    tracker = PersonTracker(TrackerConfig(detector="search"))
-    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-    tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-    # The large crops' grid shows not even a trace of anyone: the finer grid and the neighbourhoods
-    # are not run.
-    assert calls == [len(search_boxes(1280, 720, TrackerConfig().search_scales[:1]))]
-    assert tracker.state == "lost"
+    config = TrackerConfig(detector="search")
+    tracker, _, calls = search_while_lost(config, lambda b: centred_only_pose(b, (-5000.0, -5000.0)))
+    # The first grid shows not even a trace of anyone: the other grids and the neighbourhoods are
+    # not run.
+    assert calls == grid_sizes(config)[:1] and tracker.state == "lost"
 
 
 @pytest.mark.parametrize("search_trace", [3, 0])
-def test_a_trace_in_the_large_crops_runs_the_finer_grid(search_trace: int) -> None:
-    # A person only the finer crops read fully shows in the large crops as a trace (3 joints
-    # with support): the finer grid runs and finds them. With the gate off (0), every grid runs
-    # even on an empty scene.
+def test_a_trace_in_the_first_grid_runs_the_next(search_trace: int) -> None:
+    # A person only the second grid's crops read fully shows in the first grid's larger crops as a
+    # trace (3 joints with support): the second grid runs and finds them. With the gate off (0),
+    # every grid runs even on an empty scene.
     config = TrackerConfig(detector="search", search_refine=0, search_trace=search_trace)
-    large = search_boxes(1280, 720, config.search_scales[:1])
-    fine = search_boxes(1280, 720, config.search_scales[1:2])
-    for person in ((fine[7].cx, fine[7].cy), None):
-        calls: list[int] = []
+    first, second = (search_boxes(1280, 720, (f,)) for f in config.search_scales[:2])
+    person = (second[7].cx, second[7].cy)
 
-        def estimate(boxes: list[CropBox], person: tuple[float, float] | None = person,
-                     calls: list[int] = calls) -> np.ndarray:
-            calls.append(len(boxes))
-            if person is None:
-                return np.zeros((len(boxes), 14, 3), np.float32)
-            poses = np.stack([centred_only_pose(b, person) for b in boxes])
-            if len(boxes) == len(large):
-                poses[:, :, 2] = np.minimum(poses[:, :, 2], 0.2)  # the large crops: support at most
-            return poses
+    def seen(b: CropBox) -> np.ndarray:
+        pose = centred_only_pose(b, person)
+        if b.size == first[0].size:
+            pose[:, 2] = np.minimum(pose[:, 2], 0.2)  # support at most
+        return pose
 
-        tracker = PersonTracker(config, default_threshold=0.3)
-        tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-        tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-        every_grid = [len(search_boxes(1280, 720, (f,))) for f in config.search_scales]
-        # Found confidently by the finer grid, which ends the search; nobody: every grid without
-        # the gate, the first alone with it.
-        assert calls == ([len(large), len(fine)] if person is not None else
-                         every_grid if search_trace == 0 else [len(large)])
-        assert (tracker.state == "acquired") == (person is not None)
+    tracker, _, calls = search_while_lost(config, seen)
+    assert calls == [len(first), len(second)] and tracker.state == "acquired"
+    tracker, _, calls = search_while_lost(config, lambda b: np.zeros((14, 3), np.float32))
+    assert calls == (grid_sizes(config) if search_trace == 0 else [len(first)]) and tracker.state == "lost"
 
 
-def test_a_confident_person_in_the_large_crops_ends_the_search_early() -> None:
-    # A person filling most of the frame's height, near the centre of a large grid crop: the large
-    # grid finds them with every joint, and the finer grid is never run.
-    calls: list[int] = []
+def test_a_confident_person_in_the_first_grid_ends_the_search() -> None:
+    # A person filling most of the frame's height, near the centre of a first-grid crop: that grid
+    # finds them with every joint, and no other grid is run.
     config = TrackerConfig(detector="search")
-    large = search_boxes(1280, 720, config.search_scales[:1])
-    person = (large[1].cx, large[1].cy)
-
-    def estimate(boxes: list[CropBox]) -> np.ndarray:
-        calls.append(len(boxes))
-        return np.stack([centred_only_pose(b, person) for b in boxes])
-
-    tracker = PersonTracker(config)
-    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-    assert calls == [len(large)] and tracker.search_crops == len(large) < len(search_boxes(1280, 720))
+    first = search_boxes(1280, 720, config.search_scales[:1])
+    person = (first[1].cx, first[1].cy)
+    tracker, box, calls = search_while_lost(config, lambda b: centred_only_pose(b, person))
+    assert calls == [len(first)] and tracker.search_crops == len(first) < len(search_boxes(1280, 720))
     assert tracker.state == "acquired" and abs(box.cx - person[0]) < box.size / 8
 
 
@@ -662,43 +651,30 @@ def test_a_person_filling_the_frame_is_found_by_the_whole_height_crops_last() ->
     config = TrackerConfig(detector="search", search_refine=0)
     assert config.search_scales[-1] == 1.0
     person = (359.5, 359.5)
-    calls: list[int] = []
-
-    def estimate(boxes: list[CropBox]) -> np.ndarray:
-        calls.append(len(boxes))
-        return np.stack([centred_only_pose(b, person) for b in boxes])
-
-    tracker = PersonTracker(config)
-    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-    assert calls == [len(search_boxes(1280, 720, (f,))) for f in config.search_scales]
+    tracker, box, calls = search_while_lost(config, lambda b: centred_only_pose(b, person))
+    assert calls == grid_sizes(config)
     assert tracker.state == "acquired" and box.size >= 720 - 1e-6 and abs(box.cx - person[0]) < 90
 
 
-def test_a_weak_find_in_the_large_crops_does_not_end_the_search() -> None:
+def test_a_weak_find_in_the_first_grid_does_not_end_the_search() -> None:
     # The treadmill case: a large crop reads something as a person only at support level (enough to
     # acquire when nothing better shows: 11 joints with support, 4 found), while the real person,
-    # confident, sits where only the finer grid centres them. The finer grid runs, and its
+    # confident, sits where only the second grid centres them. The second grid runs, and its
     # confident person is the one acquired.
     config = TrackerConfig(detector="search", search_refine=0)
-    large = search_boxes(1280, 720, config.search_scales[:1])
-    fine = search_boxes(1280, 720, config.search_scales[1:2])
-    person = (fine[7].cx, fine[7].cy)
-    assert all(abs(b.cx - person[0]) + abs(b.cy - person[1]) >= b.size / 8 for b in large)
-    false_person = large[0]
+    first, second = (search_boxes(1280, 720, (f,)) for f in config.search_scales[:2])
+    person = (second[7].cx, second[7].cy)
+    assert all(abs(b.cx - person[0]) + abs(b.cy - person[1]) >= b.size / 8 for b in first)
 
-    def estimate(boxes: list[CropBox]) -> np.ndarray:
-        poses = np.stack([centred_only_pose(b, person) for b in boxes])
-        for pose, b in zip(poses, boxes, strict=True):
-            if b == false_person:
-                pose[:, 2] = 0.2  # support (0.5 x 0.3) ...
-                pose[:4, 2] = 0.9  # ... and 4 found: acquirable, not confident
-        return poses
+    def seen(b: CropBox) -> np.ndarray:
+        pose = centred_only_pose(b, person)
+        if b == first[0]:
+            pose[:, 2] = 0.2  # support (0.5 x 0.3) ...
+            pose[:4, 2] = 0.9  # ... and 4 found: acquirable, not confident
+        return pose
 
-    tracker = PersonTracker(config, default_threshold=0.3)
-    tracker.state, tracker.box, tracker._lost_frames = "lost", CropBox(639.5, 359.5, 720.0), 1
-    box = tracker.propose(np.zeros((720, 1280, 3), np.uint8), estimate)
-    assert tracker.search_crops == len(large) + len(fine)
+    tracker, box, _ = search_while_lost(config, seen)
+    assert tracker.search_crops == len(first) + len(second)
     assert tracker.state == "acquired" and abs(box.cx - person[0]) < box.size / 8
 
 
