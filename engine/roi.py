@@ -690,8 +690,8 @@ class PersonTracker:
             if any(pose_score(p, t)[0] >= self.config.min_joints for p in grids[-1]):
                 break
             trace = self.config.search_trace
-            if not still and trace and k == 0 < len(scales) - 1 \
-                    and max(self._counts(p, t)[1] for p in grids[-1]) < trace:
+            first_of_several = k == 0 and len(scales) > 1
+            if not still and trace and first_of_several and max(self._counts(p, t)[1] for p in grids[-1]) < trace:
                 return None  # nobody, not even a trace: the other grids would find nobody either
         poses = np.concatenate(grids)
         scores = [pose_score(p, t) for p in poses]
