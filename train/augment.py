@@ -36,6 +36,12 @@ class AugmentConfig:
     drops the colour (night-mode and old cameras); ``blur_prob`` smears the crop with a line kernel
     3-9 px long at a random angle (motion) or, half the time, a Gaussian (focus). All 0: off, so
     older recipes reproduce exactly.
+
+    ``half_body_prob``: the chance that the view is cut around the upper or the lower half of the
+    body alone (the labelled joints of one half, at least 3, their box's longer side times 1.5;
+    Wang et al.'s HRNet, 2019): the tracker's crops often hold a partial person (entering at a
+    frame edge, or a crop that lost the legs), which the person-centred training crops never show.
+    The joints left outside the view drop out of the loss, as any joint outside a crop. 0: off.
     """
 
     scale: tuple[float, float] = (0.75, 1.25)
@@ -50,10 +56,13 @@ class AugmentConfig:
     gamma: float = 0.0
     grey_prob: float = 0.0
     blur_prob: float = 0.0
+    half_body_prob: float = 0.0
     enabled: bool = True
 
     def __post_init__(self) -> None:
         lo, hi = self.occlusion_size
+        if not 0.0 <= self.half_body_prob <= 1.0:
+            raise ConfigError(f"half_body_prob must be in [0, 1], got {self.half_body_prob}")
         if not (0.0 <= self.occlusion_prob <= 1.0 and 0.0 < lo <= hi <= 1.0):
             raise ConfigError(f"occlusion_prob must be in [0, 1] and occlusion_size (lo, hi) within (0, 1], "
                               f"got {self.occlusion_prob} and {self.occlusion_size}")
@@ -66,13 +75,16 @@ class AugmentConfig:
 
 def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size: int,
             flip_permutation: Sequence[int], config: AugmentConfig,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, halves: tuple[Sequence[int], Sequence[int]] | None = None,
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a pack crop to a random training view.
 
     Args:
         image: (P, P, 3) uint8 pack crop, person centred.
         joints: (K, 3) joints in pack pixels.
         person_size: side of the person box in pack pixels; at scale 1 it fills the output crop.
+        halves: indices of the upper-body and the lower-body joints in ``joints``, for
+            ``config.half_body_prob`` (None: no half-body views).
 
     Returns:
         (S, S, 3) uint8 crop and (K, 3) float32 joints in output pixels (labels unchanged, except
@@ -81,12 +93,21 @@ def augment(image: np.ndarray, joints: np.ndarray, person_size: float, out_size:
     p = image.shape[0]
     cx = cy = (p - 1) / 2
     size, rotation = person_size, 0.0
+    if config.enabled and halves is not None and config.half_body_prob > 0 \
+            and rng.random() < config.half_body_prob:
+        half = np.asarray(halves[int(rng.integers(2))])
+        seen = joints[half][joints[half, 2] > 0, :2]
+        if len(seen) >= 3:
+            (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+            cx, cy = float(x0 + x1) / 2, float(y0 + y1) / 2
+            size = float(np.clip(1.5 * max(x1 - x0, y1 - y0), 0.3 * person_size, person_size))
     if config.enabled:
+        base = size
         size *= float(rng.uniform(*config.scale))
         if rng.random() < config.rotation_prob:
             rotation = float(rng.uniform(-config.rotation, config.rotation))
-        cx += float(rng.uniform(-1, 1)) * config.translate * person_size
-        cy += float(rng.uniform(-1, 1)) * config.translate * person_size
+        cx += float(rng.uniform(-1, 1)) * config.translate * base
+        cy += float(rng.uniform(-1, 1)) * config.translate * base
     m = crop_matrix(CropBox(cx, cy, size, rotation), out_size)
     out = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -14,6 +14,17 @@ from train.facing import BACK, facing
 from train.pack import Pack
 from train.targets import gaussian_heatmaps
 
+# Joint names (lower case) of the lower half of the body for half-body views; the rest is the upper.
+LOWER_BODY = ("hip", "knee", "ankle")
+
+
+def body_halves(joints: tuple[str, ...] | list[str]) -> tuple[list[int], list[int]] | None:
+    """(upper, lower) joint indices of a skeleton's joint names for half-body views (the hips go
+    with the legs), or None when a half is empty."""
+    lower = [i for i, n in enumerate(joints) if any(part in n.lower() for part in LOWER_BODY)]
+    upper = [i for i in range(len(joints)) if i not in lower]
+    return (upper, lower) if upper and lower else None
+
 
 class PackDataset(Dataset):
     """Items: input (3, S, S) float32, target heatmaps (K, S/4, S/4), joint weights (K,), and
@@ -41,7 +52,9 @@ class PackDataset(Dataset):
         self.sigma = sigma
         self.seed = seed
         self.epoch = 0
-        self.flip_perm = get_skeleton(pack.info["skeleton"]).flip_permutation()
+        skeleton = get_skeleton(pack.info["skeleton"])
+        self.flip_perm = skeleton.flip_permutation()
+        self.halves = body_halves(skeleton.joints)
         self.distill_weight = distill_weight if pack.teacher is not None else 0.0
         # (N,) per-person loss weight; a person's facing survives every augmentation (train.facing).
         self.person_weight = np.ones(len(pack), dtype=np.float32)
@@ -66,7 +79,7 @@ class PackDataset(Dataset):
             points = np.concatenate([points, self.pack.teacher[index]])
             perm = (*perm, *(k + p for p in perm))
         crop, joints = augment(self.pack.images[index], points, self.pack.person_size,
-                               self.input_size, perm, self.augment_config, rng)
+                               self.input_size, perm, self.augment_config, rng, self.halves)
         x = normalise_batch(crop[None], self.norm)[0]
         if self.distill_weight > 0:
             labels, teacher = joints[:k], joints[k:]

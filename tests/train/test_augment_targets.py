@@ -173,3 +173,64 @@ def test_lighting_darkens_flattens_greys_and_blurs_without_moving_the_labels() -
 def test_lighting_refuses_out_of_range_settings(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         AugmentConfig(**{field: value})
+
+
+def _standing_joints() -> np.ndarray:
+    """An upright person in pack pixels (14, 3): head near the top of the crop, ankles near the bottom."""
+    y = {"head top": 18, "neck": 26, "R shoulder": 28, "L shoulder": 28, "R elbow": 38, "L elbow": 38,
+         "R wrist": 47, "L wrist": 47, "R hip": 50, "L hip": 50, "R knee": 63, "L knee": 63,
+         "R ankle": 77, "L ankle": 77}
+    joints = np.zeros((14, 3), np.float32)
+    for i, name in enumerate(LSP14.joints):
+        joints[i] = (48 + (-6 if name.startswith("R") else 6 if name.startswith("L") else 0), y[name], 1)
+    return joints
+
+
+def test_half_body_views_hold_one_half_of_the_body_zoomed_in() -> None:
+    from train.data import body_halves
+
+    halves = body_halves(LSP14.joints)
+    assert halves is not None
+    upper, lower = halves
+    assert [LSP14.joints[i] for i in lower] == ["R ankle", "R knee", "R hip", "L hip", "L knee", "L ankle"]
+    joints = _standing_joints()
+    config = AugmentConfig(half_body_prob=1.0, rotation_prob=0.0, flip_prob=0.0, scale=(1.0, 1.0), translate=0.0)
+    image = np.zeros((PACK, PACK, 3), np.uint8)
+    seen_halves = set()
+    for seed in range(8):
+        _, plain = augment(image, joints, 64.0, OUT, PERM, dataclasses.replace(config, half_body_prob=0.0),
+                           np.random.default_rng(seed))
+        _, half = augment(image, joints, 64.0, OUT, PERM, config, np.random.default_rng(seed), halves)
+        inside = ((half[:, :2] >= 0) & (half[:, :2] <= OUT - 1)).all(axis=1)
+        # One half fills the view, larger than in the whole-body view; the other half is cut off.
+        kept = [h for h in (upper, lower) if inside[h].all()]
+        assert len(kept) == 1, (seed, inside)
+        other = lower if kept[0] is upper else upper
+        assert not inside[other].all()
+        spread = np.ptp(half[kept[0], 1])
+        assert spread > 1.3 * np.ptp(plain[kept[0], 1])
+        seen_halves.add(tuple(kept[0]))
+    assert len(seen_halves) == 2  # both halves are drawn
+
+
+def test_half_body_views_are_off_by_default_and_need_three_labelled_joints() -> None:
+    from train.data import body_halves
+
+    halves = body_halves(LSP14.joints)
+    joints = _standing_joints()
+    image = np.random.default_rng(3).integers(0, 255, (PACK, PACK, 3), dtype=np.uint8)
+    # Off (the default): the same view as without halves, and the same draws from the generator.
+    a = augment(image, joints, 64.0, OUT, PERM, AugmentConfig(), np.random.default_rng(5), halves)
+    b = augment(image, joints, 64.0, OUT, PERM, AugmentConfig(), np.random.default_rng(5))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    # A half with fewer than 3 labelled joints is not a view: the whole body is kept.
+    config = AugmentConfig(half_body_prob=1.0, rotation_prob=0.0, flip_prob=0.0, scale=(1.0, 1.0), translate=0.0)
+    sparse = joints.copy()
+    sparse[:, 2] = 0
+    sparse[[0, 13], 2] = 1  # one ankle and the head top
+    _, out = augment(image, sparse, 64.0, OUT, PERM, config, np.random.default_rng(0), halves)
+    _, whole = augment(image, sparse, 64.0, OUT, PERM, dataclasses.replace(config, half_body_prob=0.0),
+                       np.random.default_rng(0))
+    assert np.allclose(out[:, :2], whole[:, :2])
+    with pytest.raises(ConfigError):
+        AugmentConfig(half_body_prob=1.5)
