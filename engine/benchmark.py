@@ -27,7 +27,9 @@ class PipelineBench:
     included (finding the person at the start is part of the work): the crops run for the pose
     itself (a flip test counts two) and those run by the person search and motion cue;
     ``unsure_reads``, the pose crops read mirrored as well because their plain read was unsure
-    (flip mode ``unsure``; counted in ``pose_crops`` too).
+    (flip mode ``unsure``; counted in ``pose_crops`` too). ``searches``: whole-frame searches run,
+    skipped (the scene had not changed since one found nobody) and deferred (the motion cue followed
+    a trace of someone), as :class:`engine.roi.PersonTracker` counts them.
     """
 
     backend: str
@@ -38,6 +40,7 @@ class PipelineBench:
     pose_crops: int = 0
     search_crops: int = 0
     unsure_reads: int = 0
+    searches: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def search_share(self) -> float:
@@ -91,7 +94,9 @@ def bench_pipeline(backend: Backend, clip: Path, max_frames: int = 0, warmup_fra
                          "benchmark a longer clip")
     elapsed = time.perf_counter() - t_start
     return PipelineBench(backend.name, backend.device, n, {k: v / n for k, v in sums.items()}, n / elapsed,
-                         pipeline.pose_crops, pipeline.tracker.search_crops, pipeline.unsure_reads)
+                         pipeline.pose_crops, pipeline.tracker.search_crops, pipeline.unsure_reads,
+                         (pipeline.tracker.searches_run, pipeline.tracker.searches_skipped,
+                          pipeline.tracker.searches_deferred))
 
 
 def bench_batches(backend: Backend, batches: list[int], iterations: int = 50, warmup: int = 5) -> list[BatchBench]:

@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     unsure = f" ({r.unsure_reads} frames read mirrored too, as unsure)" if args.flip == "unsure" else ""
                     print(f"crops run: {r.pose_crops} for the pose{unsure}, {r.search_crops} by the person search "
                           f"({100 * r.search_share:.1f} % of all)")
+                    run, skipped, deferred = r.searches
+                    print(f"whole-frame searches: {run} run, {skipped} skipped (scene unchanged since one found "
+                          f"nobody), {deferred} deferred (the motion cue followed a trace of someone)")
         _print_side_by_side(pipeline, batched)
         print(f"load average {_load()} (1 min) at the end")
         return 0

@@ -42,6 +42,10 @@ def test_pipeline_benchmark_on_a_real_clip(bundled_model: Path, clip_excerpt, ca
     for pose, search, share in crops:
         assert int(pose) == 16 and int(search) >= len(search_boxes(1280, 720, TrackerConfig().search_scales[:1]))
         assert float(share) == pytest.approx(100 * int(search) / (int(pose) + int(search)), abs=0.051)
+    # The excerpt's scene is static: one whole-frame search finds nobody, and the ones that fall due
+    # after it (every 10 frames while lost) are skipped.
+    searches = re.findall(r"whole-frame searches: (\d+) run, (\d+) skipped .*, (\d+) deferred", out)
+    assert searches == [("1", "1", "0")] * 2
 
 
 def test_pipeline_benchmark_counts_the_reads_the_unsure_flip_test_adds(bundled_model: Path, clip_excerpt,
