@@ -684,14 +684,15 @@ class PersonTracker:
             grids.append(estimate(grid))
             boxes += grid
             self.search_crops += len(grid)
+            # The grid's most joints found and most with support, each over its crops.
+            most_found, most_support = np.array([self._counts(p, t) for p in grids[-1]]).max(axis=0)
             # Only a confident person ends the search early: a trace with support (enough to acquire
             # when nothing better shows) is often a false person in a large crop (a treadmill's
             # belt, a reflection), and the finer grid may hold the real one.
-            if any(pose_score(p, t)[0] >= self.config.min_joints for p in grids[-1]):
+            if most_found >= self.config.min_joints:
                 break
             trace = self.config.search_trace
-            first_of_several = k == 0 and len(scales) > 1
-            if not still and trace and first_of_several and max(self._counts(p, t)[1] for p in grids[-1]) < trace:
+            if not still and trace and k == 0 and len(scales) > 1 and most_support < trace:
                 return None  # nobody, not even a trace: the other grids would find nobody either
         poses = np.concatenate(grids)
         scores = [pose_score(p, t) for p in poses]
