@@ -84,15 +84,21 @@ class StackedHourglass(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """(N, 3, S, S) -> list of ``num_stacks`` tensors (N, K, S/4, S/4)."""
+        return self.forward_with_features(x)[0]
+
+    def forward_with_features(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """(N, 3, S, S) -> per stack, the heatmaps (N, K, S/4, S/4) and the features (N, W, S/4, S/4)
+        they were read from (for training-only auxiliary heads)."""
         x = self.stem(x)
-        outputs = []
+        outputs, features = [], []
         for i in range(self.config.num_stacks):
             feat = self.features[i](self.hourglasses[i](x))
             heatmaps = self.heads[i](feat)
             outputs.append(heatmaps)
+            features.append(feat)
             if i < self.config.num_stacks - 1:
                 x = x + self.remap_features[i](feat) + self.remap_heatmaps[i](heatmaps)
-        return outputs
+        return outputs, features
 
 
 class LastStack(nn.Module):

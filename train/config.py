@@ -52,6 +52,11 @@ class DataConfig:
     # gradient through that target). It asks the network itself for the answer the flip test buys
     # with a second crop at inference. 0 turns it off; on, each step runs one more forward pass.
     flip_consistency_weight: float = 0.0
+    # Weight of the auxiliary face loss: during training only, a 1x1 head on every stack's features
+    # predicts heatmaps of MoveNet's nose, eyes and ears (the packs' face targets, `hgpose prepare
+    # --teachers`), each as high as MoveNet's score, so a face seen from behind is a target of none.
+    # Faces are what tells front from back; the heads are dropped from the saved model. 0: off.
+    face_weight: float = 0.0
     # The model's per-crop contrast stretch (engine.metadata.Normalisation.stretch, a percentile;
     # 0 off): trained with it, the model file carries it, so every runtime applies it the same way.
     contrast_stretch: float = 0.0
@@ -134,6 +139,8 @@ class TrainConfig:
         if not 0.0 <= self.data.contrast_stretch < 50.0:
             raise ConfigError(f"data.contrast_stretch must be a percentile in [0, 50) (0: off), got "
                               f"{self.data.contrast_stretch}")
+        if not 0.0 <= self.data.face_weight < math.inf:
+            raise ConfigError(f"data.face_weight must be a finite 0 or more, got {self.data.face_weight}")
         if not 0.0 <= self.data.back_view_weight < math.inf:
             raise ConfigError(f"data.back_view_weight must be a finite 0 or more, got {self.data.back_view_weight}")
 

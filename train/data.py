@@ -13,6 +13,7 @@ from train.augment import AugmentConfig, augment
 from train.facing import BACK, facing
 from train.pack import Pack
 from train.targets import gaussian_heatmaps
+from train.teachers import FACE_FLIP
 
 # Joint names (lower case) of the lower half of the body for half-body views; the rest is the upper.
 LOWER_BODY = ("hip", "knee", "ankle")
@@ -33,6 +34,11 @@ class PackDataset(Dataset):
     With ``distill_weight > 0`` and a pack holding teacher keypoints, the targets are
     (2, K, S/4, S/4) and the weights (2, K): the labels' and the teacher's, the teacher's weights
     being its scores times ``distill_weight`` (see :func:`train.trainer.heatmap_loss`).
+    With ``face_weight > 0`` and a pack holding face targets, the targets and weights gain
+    F = 5 channels after the K joints' (in the labels' set; the teacher set's are weighted 0): the
+    nose, eyes and ears (:data:`train.teachers.FACE_JOINTS`), each Gaussian as high as the
+    teacher's score, every channel weighted ``face_weight`` (a face absent is a target too), or 0
+    for a person without face targets. They train the trainer's auxiliary face heads.
     With ``back_view_weight`` ≠ 1, the loss weights (the labels' and, with distillation, the
     teacher's) of the people the teacher sees from behind (:func:`train.facing.facing`) are
     scaled by it.
@@ -43,7 +49,7 @@ class PackDataset(Dataset):
 
     def __init__(self, pack: Pack, input_size: int, heatmap_size: int, augment_config: AugmentConfig,
                  normalisation: Normalisation, sigma: float = 1.0, seed: int = 0,
-                 distill_weight: float = 0.0, back_view_weight: float = 1.0) -> None:
+                 distill_weight: float = 0.0, back_view_weight: float = 1.0, face_weight: float = 0.0) -> None:
         self.pack = pack
         self.input_size = input_size
         self.heatmap_size = heatmap_size
@@ -56,6 +62,7 @@ class PackDataset(Dataset):
         self.flip_perm = skeleton.flip_permutation()
         self.halves = body_halves(skeleton.joints)
         self.distill_weight = distill_weight if pack.teacher is not None else 0.0
+        self.face_weight = face_weight if pack.face is not None else 0.0
         # (N,) per-person loss weight; a person's facing survives every augmentation (train.facing).
         self.person_weight = np.ones(len(pack), dtype=np.float32)
         if pack.teacher is not None and back_view_weight != 1.0:
@@ -72,23 +79,44 @@ class PackDataset(Dataset):
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         rng = np.random.default_rng((self.seed, epoch, index))
         points, perm, k = self.pack.joints[index], self.flip_perm, len(self.flip_perm)
+        # The teacher's keypoints and the face targets ride along as more joints, so one random
+        # view (and one left/right swap on a mirror) applies to every set.
+        sets = [(points, perm)]
         if self.distill_weight > 0:
-            # The teacher's keypoints ride along as K more joints, so one random view (and one
-            # left/right swap on a mirror) applies to both sets.
             assert self.pack.teacher is not None
-            points = np.concatenate([points, self.pack.teacher[index]])
-            perm = (*perm, *(k + p for p in perm))
-        crop, joints = augment(self.pack.images[index], points, self.pack.person_size,
-                               self.input_size, perm, self.augment_config, rng, self.halves)
+            sets.append((self.pack.teacher[index], perm))
+        if self.face_weight > 0:
+            assert self.pack.face is not None
+            sets.append((self.pack.face[index], FACE_FLIP))
+        offsets = np.cumsum([0] + [len(p) for p, _ in sets])
+        all_points = np.concatenate([p for p, _ in sets])
+        all_perm = tuple(int(o) + i for (_, q), o in zip(sets, offsets, strict=False) for i in q)
+        crop, joints = augment(self.pack.images[index], all_points, self.pack.person_size,
+                               self.input_size, all_perm, self.augment_config, rng, self.halves)
         x = normalise_batch(crop[None], self.norm)[0]
+        labels = joints[:k]
+        heat, weights = gaussian_heatmaps(labels, self.input_size, self.heatmap_size, self.sigma)
+        heats, ws = [heat], [weights]
         if self.distill_weight > 0:
-            labels, teacher = joints[:k], joints[k:]
-            heat_l, w_l = gaussian_heatmaps(labels, self.input_size, self.heatmap_size, self.sigma)
+            teacher = joints[k:2 * k]
             heat_t, w_t = gaussian_heatmaps(teacher, self.input_size, self.heatmap_size, self.sigma)
-            w_t *= teacher[:, 2] * self.distill_weight
-            weights = np.stack([w_l, w_t]) * self.person_weight[index]
-            return (torch.from_numpy(x), torch.from_numpy(np.stack([heat_l, heat_t])),
-                    torch.from_numpy(weights), torch.from_numpy(labels))
-        heat, weights = gaussian_heatmaps(joints, self.input_size, self.heatmap_size, self.sigma)
-        return (torch.from_numpy(x), torch.from_numpy(heat), torch.from_numpy(weights * self.person_weight[index]),
-                torch.from_numpy(joints))
+            heats.append(heat_t)
+            ws.append(w_t * teacher[:, 2] * self.distill_weight)
+        if self.face_weight > 0:
+            heat_f, w_f = self._face_targets(joints[offsets[-2]:])
+            heats[0], ws[0] = np.concatenate([heats[0], heat_f]), np.concatenate([ws[0], w_f])
+            for i in range(1, len(heats)):  # the other sets have no face channels: weight 0
+                heats[i] = np.concatenate([heats[i], np.zeros_like(heat_f)])
+                ws[i] = np.concatenate([ws[i], np.zeros_like(w_f)])
+        target, weight = (heats[0], ws[0]) if len(heats) == 1 else (np.stack(heats), np.stack(ws))
+        return (torch.from_numpy(x), torch.from_numpy(target), torch.from_numpy(weight * self.person_weight[index]),
+                torch.from_numpy(labels))
+
+    def _face_targets(self, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 3) augmented face points in input pixels -> heatmaps (F, H, W), each as high as its
+        point's score, and weights (F,): ``face_weight``, or 0 for a person without face targets."""
+        present = face[:, 2] >= 0
+        heat, _ = gaussian_heatmaps(np.column_stack([face[:, :2], np.ones(len(face))]), self.input_size,
+                                    self.heatmap_size, self.sigma)
+        heat *= np.clip(face[:, 2], 0.0, 1.0)[:, None, None]
+        return heat, np.where(present, self.face_weight, 0.0).astype(np.float32)

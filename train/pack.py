@@ -26,8 +26,10 @@ from engine.atomic import atomic_path
 from engine.crop import CropBox, apply_affine, crop_matrix, warp_crop
 from engine.errors import InputError
 from train.datasets.base import PoseSample
+from train.teachers import FACE_JOINTS
 
 PACK_FORMAT = 1
+FACE_POINTS = len(FACE_JOINTS)  # auxiliary face targets per person
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Pack:
         joints: (N, K, 3) float32 in crop pixels, third column 1 for labelled joints.
         teacher: (N, K, 3) float32 soft targets in crop pixels, third column their weight (0: none),
             or None for a pack made without teachers (``hgpose prepare --teachers``).
+        face: (N, 5, 3) float32 auxiliary face targets in crop pixels (nose, eyes, ears: x, y,
+            height; heights -1 for a person without any, :func:`train.teachers.face_targets`), or None.
         boxes: (N, 4) float32 source person boxes (cx, cy, size, rotation) in image pixels.
         names: N source image names.
         info: the pack's header (spec, skeleton, source).
@@ -62,6 +66,7 @@ class Pack:
     names: tuple[str, ...]
     info: dict
     teacher: np.ndarray | None = None
+    face: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -78,15 +83,20 @@ class Pack:
         return CropBox(centre, centre, self.person_size)
 
 
-def _to_crop(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(K, 3) image-pixel points with a weight column -> crop pixels; unweighted points zeroed."""
+def _to_crop(points: np.ndarray, matrix: np.ndarray, keep: bool = False) -> np.ndarray:
+    """(K, 3) image-pixel points with a weight column -> crop pixels; unweighted points zeroed
+    unless ``keep`` (face targets: a point of height 0 is still a target)."""
     out = points.astype(np.float32, copy=True)
     out[:, :2] = apply_affine(matrix, np.nan_to_num(points[:, :2]))
-    out[out[:, 2] <= 0, :2] = 0.0
+    if not keep:
+        out[out[:, 2] <= 0, :2] = 0.0
     return out
 
 
-def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray, np.ndarray | None]:
+Encoded = tuple[bytes, np.ndarray, np.ndarray | None, np.ndarray | None]  # JPEG, joints, teacher, face
+
+
+def _encode(sample: PoseSample, spec: PackSpec) -> Encoded:
     image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot decode image {sample.image_path}")
@@ -98,11 +108,11 @@ def _encode(sample: PoseSample, spec: PackSpec) -> tuple[bytes, np.ndarray, np.n
         raise InputError(f"cannot encode a crop of {sample.image_path}")
     m = crop_matrix(box, spec.pack_size)
     teacher = None if sample.teacher is None else _to_crop(sample.teacher, m)
-    return buf.tobytes(), _to_crop(sample.joints, m), teacher
+    face = None if sample.face is None else _to_crop(sample.face, m, keep=True)
+    return buf.tobytes(), _to_crop(sample.joints, m), teacher, face
 
 
-def _encoded(samples: Sequence[PoseSample], spec: PackSpec,
-             workers: int) -> Iterator[tuple[bytes, np.ndarray, np.ndarray | None]]:
+def _encoded(samples: Sequence[PoseSample], spec: PackSpec, workers: int) -> Iterator[Encoded]:
     """``_encode`` over ``samples`` in order, in ``workers`` processes (JPEG decode dominates)."""
     if workers <= 1:
         yield from (_encode(s, spec) for s in samples)
@@ -115,17 +125,19 @@ def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skel
                source: str, progress: bool = True, workers: int = 1, extra_info: dict | None = None) -> Path:
     """Crop, encode (in ``workers`` processes) and write ``samples`` to ``out`` atomically; returns ``out``.
 
-    Samples' teacher keypoints are packed (as ``teacher``) when every sample has them.
+    Samples' teacher keypoints and face targets are packed (as ``teacher``, ``face``) when every
+    sample has them.
     ``extra_info`` goes into the header (e.g. what label cleaning did).
     """
     if not samples:
         raise InputError(f"no samples to pack into {Path(out).name}")
-    blobs, joints, teachers = [], [], []
-    for blob, j, t in tqdm(_encoded(samples, spec, workers), total=len(samples), desc=f"packing {Path(out).name}",
+    blobs, joints, teachers, faces = [], [], [], []
+    for blob, j, t, f in tqdm(_encoded(samples, spec, workers), total=len(samples), desc=f"packing {Path(out).name}",
                            unit="img", disable=not progress):
         blobs.append(np.frombuffer(blob, dtype=np.uint8))
         joints.append(j)
         teachers.append(t)
+        faces.append(f)
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
     info = {"format": PACK_FORMAT, "pack_size": spec.pack_size, "context": spec.context,
@@ -135,9 +147,10 @@ def write_pack(samples: Sequence[PoseSample], out: Path, spec: PackSpec, *, skel
     arrays: dict[str, np.ndarray] = {
         "jpeg": np.concatenate(blobs), "offsets": offsets, "joints": np.stack(joints), "boxes": boxes,
         "names": np.array([s.image_path.name for s in samples]), "info": np.array(json.dumps(info))}
-    present = [t for t in teachers if t is not None]
-    if len(present) == len(teachers):
-        arrays["teacher"] = np.stack(present)
+    for key, values in (("teacher", teachers), ("face", faces)):
+        present = [v for v in values if v is not None]
+        if len(present) == len(values):
+            arrays[key] = np.stack(present)
     with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types every **kwarg as allow_pickle
     return Path(out)
@@ -162,6 +175,7 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
             jpeg, offsets = z["jpeg"], z["offsets"]
             joints, boxes, names = z["joints"], z["boxes"], tuple(str(n) for n in z["names"])
             teacher = z["teacher"].astype(np.float32) if "teacher" in z.files else None
+            face = z["face"].astype(np.float32) if "face" in z.files else None
     except KeyError:  # an .npz of something else
         raise InputError(not_a_pack) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -178,8 +192,10 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
         images[i] = img
     if teacher is not None and teacher.shape != joints.shape:
         raise InputError(f"{path}: teacher targets {teacher.shape} do not match the joints {joints.shape}")
+    if face is not None and face.shape != (len(names), FACE_POINTS, 3):
+        raise InputError(f"{path}: face targets {face.shape} are not ({len(names)}, {FACE_POINTS}, 3)")
     return Pack(images=images, joints=joints.astype(np.float32), boxes=boxes, names=names, info=info,
-                teacher=teacher)
+                teacher=teacher, face=face)
 
 
 def concat_packs(packs: Sequence[Pack], names: Sequence[str]) -> Pack:
@@ -200,9 +216,13 @@ def concat_packs(packs: Sequence[Pack], names: Sequence[str]) -> Pack:
     # A pack without teachers contributes no soft targets (weight 0), so packs with and without mix.
     teacher = None if all(p.teacher is None for p in packs) else np.concatenate(
         [p.teacher if p.teacher is not None else np.zeros_like(p.joints) for p in packs])
+    # Likewise a pack without face targets: heights -1, no target.
+    no_face = np.array((0.0, 0.0, -1.0), dtype=np.float32)
+    face = None if all(p.face is None for p in packs) else np.concatenate(
+        [p.face if p.face is not None else np.tile(no_face, (len(p), FACE_POINTS, 1)) for p in packs])
     return Pack(images=np.concatenate([p.images for p in packs]), joints=np.concatenate([p.joints for p in packs]),
                 boxes=np.concatenate([p.boxes for p in packs]), names=tuple(n for p in packs for n in p.names),
-                info=info, teacher=teacher)
+                info=info, teacher=teacher, face=face)
 
 
 def default_workers() -> int:

@@ -9,10 +9,15 @@ image's pixels. The project never runs the teachers; it reads their keypoints to
 Only the joints both teachers define like LSP carry over: shoulders, elbows, wrists, knees and
 ankles. Their hips sit higher and wider than LSP's and they have no LSP neck or head top, so those
 stay unset (NaN, confidence 0) and are never used as targets.
+
+MoveNet's face (nose, eyes, ears), which LSP lacks, can also ride along as auxiliary training
+targets (:func:`face_targets`): whether a face is seen, and where its left and right lie, is the
+strongest cue to which way a person faces, the cue behind our model's mirrored people.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +32,10 @@ from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, mirr
 # Source index of LSP joints 0-11 (R ankle ... L wrist); neck and head top have none.
 MOVENET_TO_LSP = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9)
 BLAZEPOSE_TO_LSP = (28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15)
+# MoveNet's face points (COCO-17 0-4), their names and their left/right swap.
+MOVENET_FACE = (0, 1, 2, 3, 4)
+FACE_JOINTS = ("nose", "left eye", "right eye", "left ear", "right ear")
+FACE_FLIP = (0, 2, 1, 4, 3)
 
 # LSP joints the teachers define as LSP does (no hips, neck or head top).
 SHARED_JOINTS = COMMON_JOINTS
@@ -42,11 +51,14 @@ class TeacherKeypoints:
         movenet: (N, 14, 3) float32 x, y, score; joints outside :data:`SHARED_INDEX` and hips are
             set from MoveNet where it has them (hips) or NaN with score 0 (neck, head top).
         blazepose: (N, 14, 3) float32 x, y, visibility; all NaN (visibility 0) where BlazePose found nobody.
+        face: (N, 5, 3) float32 MoveNet's nose, left eye, right eye, left ear, right ear (x, y, score),
+            or None (a file read before faces were kept).
     """
 
     names: tuple[str, ...]
     movenet: np.ndarray
     blazepose: np.ndarray
+    face: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -59,7 +71,8 @@ class TeacherKeypoints:
             raise InputError(f"the teacher file has no keypoints for {len(missing)} of {len(names)} images "
                              f"(first: {missing[0]}); it must come from the same dataset")
         rows = np.array([index[n] for n in names], dtype=np.int64)
-        return TeacherKeypoints(tuple(names), self.movenet[rows], self.blazepose[rows])
+        return TeacherKeypoints(tuple(names), self.movenet[rows], self.blazepose[rows],
+                                None if self.face is None else self.face[rows])
 
 
 def _to_lsp(points: np.ndarray, mapping: Sequence[int]) -> np.ndarray:
@@ -88,8 +101,10 @@ def load_teachers(path: Path) -> TeacherKeypoints:
     for key, arr, k in (("movenet", movenet, 17), ("blazepose", blazepose, 33)):
         if arr.shape != (n, k, 3):
             raise InputError(f"{path}: {key} has shape {arr.shape}, expected ({n}, {k}, 3) for {n} names")
-    return TeacherKeypoints(tuple(str(s) for s in names), _to_lsp(movenet.astype(np.float32), MOVENET_TO_LSP),
-                            _to_lsp(blazepose.astype(np.float32), BLAZEPOSE_TO_LSP))
+    movenet = movenet.astype(np.float32)
+    return TeacherKeypoints(tuple(str(s) for s in names), _to_lsp(movenet, MOVENET_TO_LSP),
+                            _to_lsp(blazepose.astype(np.float32), BLAZEPOSE_TO_LSP),
+                            movenet[:, list(MOVENET_FACE)].copy())
 
 
 def distillation_keypoints(teachers: TeacherKeypoints, min_score: float = 0.3) -> np.ndarray:
@@ -107,6 +122,40 @@ def distillation_keypoints(teachers: TeacherKeypoints, min_score: float = 0.3) -
     weight[:, shared] = np.where(score >= min_score, score, 0.0)
     out[..., 2] = weight
     out[weight <= 0, :2] = 0.0
+    return out
+
+
+def face_targets(teachers: TeacherKeypoints, labels: np.ndarray, min_score: float = 0.3,
+                 agree: float = 0.25) -> np.ndarray:
+    """MoveNet's face as auxiliary targets, (N, 5, 3) in image pixels: x, y, and the score.
+
+    The score becomes the target's height (a face MoveNet does not see, as from behind, is a target
+    of nothing there, which is the point), so it is kept whatever its value. A person whose labels
+    MoveNet's body does not match (it ran on the whole image and may have read someone else, or
+    nobody) gets no face target: score -1 on all five points. Matching: at least 4 of the shared
+    joints both labelled and scored ``min_score`` or more lie within ``agree`` times the labels'
+    box side of each other, whichever side is which (the labels may be mirrored).
+
+    Args:
+        labels: (N, 14, 3) the people's LSP labels in image pixels (third column: labelled).
+    """
+    if teachers.face is None:
+        raise ConfigError("these teacher keypoints hold no face points (read them with load_teachers)")
+    shared = list(SHARED_INDEX)
+    perm = LSP14.flip_permutation()
+    mine, theirs = labels[:, shared], teachers.movenet[:, shared]
+    seen = np.where(labels[..., 2:] > 0, labels[..., :2], np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nobody labelled: an all-NaN row, no match
+        side = np.nanmax(np.nanmax(seen, axis=1) - np.nanmin(seen, axis=1), axis=1)  # (N,) labels' box side
+    matches = []
+    for other in (theirs, theirs[:, [shared.index(perm[i]) for i in shared]]):  # as is, and mirrored
+        usable = (mine[..., 2] > 0) & (np.nan_to_num(other[..., 2]) >= min_score)
+        dist = np.linalg.norm(mine[..., :2] - np.nan_to_num(other[..., :2], nan=np.inf), axis=-1)
+        matches.append((usable & (dist <= agree * np.nan_to_num(side)[:, None])).sum(axis=1))
+    found = np.maximum(*matches) >= 4
+    out = np.nan_to_num(teachers.face).astype(np.float32)
+    out[~found] = (0.0, 0.0, -1.0)
     return out
 
 
@@ -142,6 +191,8 @@ def apply_teachers(samples: Sequence[PoseSample], teachers: TeacherKeypoints, cl
         labels, mask = fix_joints(labels, chosen.movenet, chosen.blazepose, keep=keep)
         moved = int(mask[~result.people].sum()) if clean == "drop" else int(mask.sum())
     targets = distillation_keypoints(chosen, min_score)
-    out = [replace(s, joints=j, teacher=t) for s, j, t, bad in zip(samples, labels, targets, result.people, strict=True)
+    faces = face_targets(chosen, labels, min_score)
+    out = [replace(s, joints=j, teacher=t, face=f)
+           for s, j, t, f, bad in zip(samples, labels, targets, faces, result.people, strict=True)
            if not (clean == "drop" and bad)]
     return out, result, moved

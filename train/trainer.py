@@ -40,10 +40,12 @@ from train.augment import AugmentConfig
 from train.calibration import calibration_thresholds
 from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
+from train.face_heads import FaceHeads
 from train.metrics import pck
-from train.pack import Pack, concat_packs, read_pack
+from train.pack import FACE_POINTS, Pack, concat_packs, read_pack
 from train.run_lock import run_dir_lock
 from train.run_log import RunLog
+from train.teachers import FACE_FLIP
 from train.weight_average import WeightAverage
 from train.widen import deepen_state, widen_into
 
@@ -263,13 +265,17 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     if config.data.distill_weight > 0 and train_pack.teacher is None:
         raise ConfigError(f"data.distill_weight is {config.data.distill_weight} but {config.data.train_pack} holds no "
                           "teacher keypoints (make it with `hgpose prepare --teachers ...`)")
+    if config.data.face_weight > 0 and train_pack.face is None:
+        raise ConfigError(f"data.face_weight is {config.data.face_weight} but {config.data.train_pack} holds no face "
+                          "targets (make it with `hgpose prepare --teachers ...`)")
     if config.data.back_view_weight != 1.0 and train_pack.teacher is None:
         raise ConfigError(f"data.back_view_weight is {config.data.back_view_weight} but {config.data.train_pack} "
                           "holds no teacher keypoints to tell back views by (make it with `hgpose prepare "
                           "--teachers ...`)")
     ds = PackDataset(train_pack, config.model.input_size, config.model.heatmap_size, config.augment,
                      meta.normalisation, sigma=config.data.sigma, seed=config.seed,
-                     distill_weight=config.data.distill_weight, back_view_weight=config.data.back_view_weight)
+                     distill_weight=config.data.distill_weight, back_view_weight=config.data.back_view_weight,
+                     face_weight=config.data.face_weight)
     workers = config.data.num_workers if config.data.num_workers >= 0 else (4 if device.type == "cuda" else 0)
     sampler = dist.EpochSampler(ds, ctx, seed=config.seed)
     batch_size = config.optim.batch_size
@@ -292,9 +298,17 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     last = out_dir / "last.pt"
     ck = read_checkpoint(last) if ctx.is_main and resume and last.is_file() else None
     ck = dist.broadcast_object(ck, ctx)
+    # What the optimiser trains: the network, plus the auxiliary face heads when they are on.
+    face_heads = FaceHeads(model, FACE_POINTS) if config.data.face_weight > 0 else None
+    trained: nn.Module = model if face_heads is None else face_heads
     if ck is not None:
         _check_resumable(ck, last, config, ctx)  # every rank holds ck, so every rank agrees
         model.load_state_dict(ck["state_dict"])
+        if face_heads is not None:
+            if ck.get("face_heads") is None:
+                raise ConfigError(f"{last} was trained without face heads (data.face_weight 0); resuming needs "
+                                  "the same; start a new run from its weights with --set init_from=...")
+            face_heads.heads.load_state_dict(ck["face_heads"])
     elif config.init_from:
         # Rank 0 alone reads the file (no shared filesystem needed): DDP copies its weights to the
         # other ranks when it wraps the model. Its verdict is shared, so a bad file stops every
@@ -308,12 +322,12 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         error = dist.broadcast_object(error, ctx)
         if error is not None:
             raise error
-    model = model.to(device)
+    trained = trained.to(device)
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        trained = trained.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # Only rank 0 validates and saves, and every rank holds the same weights, so only it averages.
     average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 and ctx.is_main else None
-    opt = _optimiser(model, config)
+    opt = _optimiser(trained, config)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
     if ck is not None:
         opt.load_state_dict(ck["optimizer"])
@@ -323,8 +337,10 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
         torch.set_rng_state(ck["rng"]["torch"])
         if average is not None and ck.get("weight_average"):
             average.load_state_dict(ck["weight_average"])  # absent: averaging starts at this resume
-    net = dist.wrap(model, ctx)
+    net = dist.wrap(trained, ctx)
     flip_permutation = skel.flip_permutation()
+    if face_heads is not None:  # the face channels follow the joints' (FaceHeads)
+        flip_permutation = (*flip_permutation, *(skel.num_joints + i for i in FACE_FLIP))
     truth = validation_joints(val_pack, config.model.input_size)
     log = RunLog(out_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     if log is not None and progress and log.tensorboard_dir is not None:
@@ -337,7 +353,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                         epoch=state.epoch, step=state.step, best_pck=state.best_pck,
                         history=state.history, rng={"torch": torch.get_rng_state()},
                         world_size=ctx.world_size,
-                        weight_average=average.state_dict() if average is not None else None)
+                        weight_average=average.state_dict() if average is not None else None,
+                        face_heads=face_heads.heads.state_dict() if face_heads is not None else None)
         assert log is not None
         log.epoch(state.history)
 
@@ -392,7 +409,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                 scaler.scale(loss).backward()
                 if config.optim.grad_clip > 0:
                     scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                    nn.utils.clip_grad_norm_(trained.parameters(), config.optim.grad_clip)
                 scaler.step(opt)
                 scaler.update()
                 if average is not None:

@@ -23,12 +23,15 @@ class PoseSample:
         box: the person crop (centre and side in image pixels).
         teacher: optional (K, 3) float32 soft target in image pixels (a teacher model's keypoints,
             :func:`train.teachers.distillation_keypoints`), third column its weight (0: none).
+        face: optional (5, 3) float32 auxiliary face targets in image pixels
+            (:func:`train.teachers.face_targets`): x, y, height; -1 heights where there is none.
     """
 
     image_path: Path
     joints: np.ndarray
     box: CropBox
     teacher: np.ndarray | None = None
+    face: np.ndarray | None = None
 
 
 # Padding of the joints' bounding box that makes the single-person crop (standard protocol).
