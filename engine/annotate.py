@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.annotations import AnnotationLog
+from engine.annotations import PARTIAL_INFIX, AnnotationLog, holds_complete_run
 from engine.atomic import remove_stale_temps
 from engine.backends.base import Backend
 from engine.errors import OutputError
@@ -79,7 +79,10 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
     """Annotate one opened source into ``out_dir/<stem>.{json,csv[,mp4]}``.
 
     Raises ``OutputError`` when the outputs cannot be written (a full disk: checked before each
-    frame, so the run stops early); nothing of this source is published then.
+    frame, so the run stops early); nothing of this source is published then. Interrupted
+    (KeyboardInterrupt), the frames so far are written with ``"complete": false``, under
+    ``<stem>.partial.*`` where ``<stem>.json`` holds a complete earlier run, which is kept; the
+    interrupt is re-raised with the text naming where the frames went.
     """
     info = source.info
     pipeline = PosePipeline(backend, options.pipeline)
@@ -100,7 +103,8 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
         raise
     guard = FreeSpaceGuard(out_dir)
     still = info.kind != "video"
-    complete = failed = truncated = False
+    complete = failed = truncated = interrupted = False
+    kept: Path | None = None  # a complete earlier run that an interrupted one does not replace
     video = None
     t_start = time.perf_counter()
     bar = tqdm(total=info.frame_count or None, desc=Path(info.path).name, unit="frame",
@@ -126,9 +130,14 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
             bar.set_postfix(infer_ms=f"{results[-1].timings_ms.get('infer', 0.0):.1f}", state=results[-1].state,
                             refresh=False)
         complete = True
+        if still:  # the folder's non-images were counted in the total: end the bar at its end
+            bar.total = bar.n
     except OutputError as exc:
         failed = True
         raise OutputError(f"{exc}; {NOTHING_WRITTEN}") from None
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         fps = log.count / max(time.perf_counter() - t_start, 1e-9)
         bar.close()
@@ -138,10 +147,34 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
                 if writer is not None:
                     writer.discard()
             else:
+                if not complete:
+                    kept = _keep_complete_run(log, writer)
                 truncated = complete and not still and 0 < log.count < info.frame_count
                 video = write_outputs(log, writer, complete, truncated)
+                if interrupted:
+                    where = f"the frames so far are in {log.json_path}"
+                    if kept is not None:
+                        where += f" (the complete earlier run in {kept.name} is kept)"
+                    raise KeyboardInterrupt(where) from None
     return AnnotateSummary(log.json_path, log.csv_path, video, log.frames, complete, len(info.skipped), float(fps),
                            info.frame_count if not still else 0, truncated)
+
+
+def _keep_complete_run(log: AnnotationLog, writer: AtomicVideoWriter | None) -> Path | None:
+    """An interrupted run's frames go to ``<stem>.partial.*`` rather than over a complete earlier
+    run's outputs (one Ctrl-C must not lose a finished annotation); returns the kept JSON, or None
+    where the usual names hold no complete run (a partial one is replaced as before)."""
+    if not holds_complete_run(log.json_path):
+        return None
+    kept = log.json_path
+
+    def partial(path: Path) -> Path:
+        return path.with_name(f"{path.stem}{PARTIAL_INFIX}{path.suffix}")
+
+    log.retarget(partial(log.json_path), partial(log.csv_path))
+    if writer is not None:
+        writer.target = partial(writer.target)
+    return kept
 
 
 def write_outputs(log: AnnotationLog, writer: AtomicVideoWriter | None, complete: bool,

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.angles import joint_angles
-from engine.atomic import TempFile, atomic_path
+from engine.atomic import TempFile, atomic_paths
 from engine.errors import OutputError
 from engine.pipeline import PoseResult
 from engine.skeleton import Skeleton
@@ -64,6 +64,22 @@ def _column(name: str) -> str:
 
 def _num(value: float, digits: int = 2) -> float | None:
     return None if not math.isfinite(value) else round(float(value), digits)
+
+
+# Where an interrupted run's outputs go when the usual names hold a complete earlier run.
+PARTIAL_INFIX = ".partial"
+_HEAD_BYTES = 256  # the schema and "complete" are the document's first two keys
+
+
+def holds_complete_run(path: Path) -> bool:
+    """Whether ``path`` is an annotation JSON of a complete run (``"complete": true``), read from
+    its first bytes only (the file may be hundreds of megabytes)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError:
+        return False
+    return f'"schema": "{SCHEMA}"' in head and '"complete": true' in head
 
 
 class AnnotationLog:
@@ -121,6 +137,10 @@ class AnnotationLog:
         self.count += 1
         self._journal_bytes += len(line)
         return entry
+
+    def retarget(self, json_path: Path, csv_path: Path) -> None:
+        """Write to other names in the same folder (the journal stays where it is)."""
+        self.json_path, self.csv_path = Path(json_path), Path(csv_path)
 
     def truncate(self, count: int) -> None:
         """Write only the first ``count`` frames (to match a video that holds fewer)."""
@@ -181,13 +201,13 @@ class AnnotationLog:
             w.writerow(row)
 
     def write(self, complete: bool, truncated: bool = False) -> None:
-        """Write JSON and CSV and remove the journal. Both files replace the previous ones only once
-        both are written (the renames follow, CSV first): a failure while writing (a full disk)
-        leaves the previous pair as it was.
+        """Write JSON and CSV and remove the journal. The two replace the previous pair together
+        (:func:`engine.atomic.atomic_paths`): a failure while writing (a full disk) or while moving
+        them into place (a target that is a folder) leaves the previous pair as it was.
 
         ``complete``: the whole source was read (not interrupted); ``truncated``: yet it held fewer
         frames than its container reports."""
-        with atomic_path(self.json_path) as tmp_json, atomic_path(self.csv_path) as tmp_csv:
+        with atomic_paths(self.json_path, self.csv_path) as (tmp_json, tmp_csv):
             with open(tmp_json, "w", encoding="utf-8") as fh:
                 self._write_json(fh, complete, truncated)
             with open(tmp_csv, "w", encoding="utf-8", newline="") as fh:

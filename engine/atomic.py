@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,8 @@ _RANDOM = "[a-z0-9_]{8}"
 def ensure_writable_dir(directory: Path) -> Path:
     """Create ``directory`` if needed and check that files can be created in it."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"output directory {directory} is a file, not a folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".hgpose-probe-"):
@@ -51,7 +54,9 @@ def check_output_file(target: Path) -> Path:
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a directory")
     existing = next(p for p in target.absolute().parents if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {target}: {existing} is not a writable directory")
     return target
 
@@ -203,6 +208,87 @@ def publish(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"cannot write {target} ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for files that belong together (a JSON and its CSV): a temporary path
+    beside each target; on success they replace their targets together (:func:`publish_together`),
+    on failure all are removed and every target stays as it was."""
+    paths = [Path(t) for t in targets]
+    temps: list[TempFile] = []
+    try:
+        for target in paths:
+            temps.append(TempFile(target))
+        yield [t.path for t in temps]
+        publish_together([(t.path, target) for t, target in zip(temps, paths, strict=True)])
+    except BaseException as exc:
+        for t in temps:
+            t.remove()
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {exc.filename or paths[0]} ({exc.strerror or exc})") from None
+        raise
+    finally:
+        for t in temps:
+            t.release()
+
+
+def publish_together(pairs: list[tuple[Path, Path]]) -> None:
+    """Move finished temporaries into place, all or none: when one cannot be (its target is a
+    folder, or immutable), those already moved are put back as they were, from hard links to the
+    files they replaced, so a JSON never sits beside another run's CSV. Raises ``OutputError``,
+    which also names any target that could not be put back (a file system without hard links)."""
+    done: list[tuple[Path, bool, Path | None]] = []  # target, existed before, link to the old file
+    try:
+        for tmp, target in pairs:
+            existed = os.path.lexists(target)
+            done.append((target, existed, _link_old(target) if existed else None))
+            publish(tmp, target)
+    except OutputError as exc:
+        _, _, link = done.pop()  # the one that failed was not replaced (os.replace is atomic)
+        if link is not None:
+            with contextlib.suppress(OSError):
+                link.unlink()
+        lost = _put_back(done)
+        if lost:
+            raise OutputError(f"{exc}; {', '.join(str(t) for t in lost)} already replaced and could not be "
+                              "put back") from None
+        raise
+    for _, _, link in done:
+        if link is not None:
+            with contextlib.suppress(OSError):
+                link.unlink()
+
+
+def _link_old(target: Path) -> Path | None:
+    """A hidden hard link to ``target``'s current file (named like a temporary, so a killed run's is
+    swept by :func:`remove_stale_temps`), or None where none can be made."""
+    for _ in range(_CREATE_ATTEMPTS):
+        link = target.with_name(f".{target.stem}-{secrets.token_hex(4)}{target.suffix}.old")
+        try:
+            os.link(target, link)
+            return link
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def _put_back(done: list[tuple[Path, bool, Path | None]]) -> list[Path]:
+    """Undo published targets, newest first; returns those that could not be undone."""
+    lost = []
+    for target, existed, link in reversed(done):
+        try:
+            if link is not None:
+                os.replace(link, target)
+            elif not existed:
+                target.unlink()
+            else:
+                lost.append(target)
+        except OSError:
+            lost.append(target)
+    return lost
 
 
 def atomic_write_text(target: Path, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -80,10 +81,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.render and min(w, h) < MIN_SIDE:
                 raise InputError(f"{path} is {w}x{h} pixels: too small to render a video (--render needs at "
                                  f"least {MIN_SIDE}x{MIN_SIDE})")
+        _check_outputs(inputs, stems, args.out, args.render)
         with prepared_output_dir(args.out) as out_dir:  # removed again if a failure leaves it empty
             return _annotate_inputs(args, inputs, stems, out_dir)
 
     return run_command("annotate", body)
+
+
+def _check_outputs(inputs: list[Path], stems: list[str], out: Path, render: bool) -> None:
+    """Refuse, before any work, outputs that would overwrite an input (``--out`` the video's own
+    folder with ``--render``) or could not be written (a folder in the way)."""
+    from engine.atomic import check_output_file
+
+    suffixes = (".json", ".csv", ".mp4") if render else (".json", ".csv")
+    targets = [out / f"{stem}{suffix}" for stem in stems for suffix in suffixes]
+    for target in targets:
+        clash = next((p for p in inputs if target.exists() and os.path.samefile(p, target)), None)
+        if clash is not None:
+            raise InputError(f"{target} would overwrite the input {clash}; give another --out directory")
+        check_output_file(target)
 
 
 def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[str], out_dir: Path) -> int:
@@ -110,8 +126,8 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
         with open_source(path) as source:
             try:
                 s = annotate_source(source, backend, out_dir, stem, options)
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(f"the frames so far are in {out_dir / stem}.json") from None
+            except KeyboardInterrupt as exc:  # annotate_source names where the frames went
+                raise KeyboardInterrupt(str(exc) or f"the frames so far are in {out_dir / stem}.json") from None
         for item in source.info.skipped:
             print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
         if s.truncated:

@@ -193,7 +193,22 @@ def test_unwritable_output_directory(short_clip: Path, tmp_path: Path, capsys: p
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
     # A path below a regular file cannot be created, even by root (chmod would not stop root).
-    bad([str(short_clip), "--out", str(blocker / "out")], capsys, "not writable")
+    bad([str(short_clip), "--out", str(blocker / "out")], capsys, "file is a file, not a folder")
+    bad([str(short_clip), "--out", str(blocker)], capsys, "file is a file, not a folder")
+
+
+def test_an_output_that_would_overwrite_the_input_is_refused(short_clip: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(short_clip.read_bytes())
+    before = clip.read_bytes()
+
+    bad([str(clip), "--out", str(tmp_path), "--render"], capsys, "would overwrite the input")
+
+    assert clip.read_bytes() == before and outputs(tmp_path) == ["clip.mp4"]
+    # Without --render nothing of the input's name is written: that run is fine.
+    assert annotate([str(clip), "--out", str(tmp_path), "--quiet"]) == 0
+    assert clip.read_bytes() == before and outputs(tmp_path) == ["clip.csv", "clip.json", "clip.mp4"]
 
 
 def test_ctrl_c_leaves_complete_so_far_files(bundled_clip: Path, tmp_path: Path) -> None:
@@ -220,19 +235,43 @@ def test_ctrl_c_leaves_complete_so_far_files(bundled_clip: Path, tmp_path: Path)
     assert np.isfinite(np.array([f["keypoints"] for f in doc["frames"]], dtype=float)).all()
 
 
-def test_video_that_cannot_be_published_keeps_the_keypoints(short_clip: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture) -> None:
+def test_an_output_name_held_by_a_folder_is_refused_before_any_work(short_clip: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
     from engine.errors import OutputError
 
-    (tmp_path / "o" / "short.mp4").mkdir(parents=True)  # something holds the video's name
-    code = annotate([str(short_clip), "--out", str(tmp_path / "o"), "--render", "--quiet"])
-    err = capsys.readouterr().err
-    assert code == OutputError.exit_code and "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert "short.mp4 (Is a directory); the keypoints are in" in last and "short.csv" in last
-    assert outputs(tmp_path / "o") == ["short.csv", "short.json", "short.mp4"]
-    doc = json.loads((tmp_path / "o" / "short.json").read_text())
-    assert len(doc["frames"]) == 12
+    for name in ("short.mp4", "short.json"):  # a folder holds an output's name
+        out = tmp_path / f"out-{name}"
+        (out / name).mkdir(parents=True)
+        code = annotate([str(short_clip), "--out", str(out), "--render", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == OutputError.exit_code and "Traceback" not in err
+        assert err.strip().splitlines()[-1].endswith(f"{name}: it is a directory")
+        assert outputs(out) == [name]
+
+
+def test_ctrl_c_over_a_complete_run_keeps_it_and_writes_the_partial_beside(bundled_clip: Path,
+                                                                           tmp_path: Path) -> None:
+    assert annotate([str(bundled_clip), "--out", str(tmp_path), "--quiet"]) == 0
+    complete = {name: (tmp_path / name).read_bytes() for name in outputs(tmp_path)}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "annotate", str(bundled_clip), "--out",
+                             str(tmp_path), "--quiet"], stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    proc.stderr.readline()  # the model is loaded, frames are flowing
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert ("frames so far are in" in err and "sports2d_walker_720p.partial.json (the complete earlier run in "
+            "sports2d_walker_720p.json is kept)" in err), err
+    assert {name: (tmp_path / name).read_bytes() for name in complete} == complete
+    partial = json.loads((tmp_path / "sports2d_walker_720p.partial.json").read_text())
+    assert partial["complete"] is False and 0 < len(partial["frames"]) < 401
+    with open(tmp_path / "sports2d_walker_720p.partial.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(partial["frames"])
+    assert outputs(tmp_path) == sorted([*complete, "sports2d_walker_720p.partial.csv",
+                                        "sports2d_walker_720p.partial.json"])
 
 
 def test_truncated_video_is_named_and_recorded(truncated_clip: Path, tmp_path: Path,

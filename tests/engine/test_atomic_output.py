@@ -65,3 +65,32 @@ def test_frames_of_another_size_are_letterboxed_not_stretched() -> None:
     cols = np.flatnonzero(out[30, :, 0] > 100)
     assert (cols.min(), cols.max()) == (25, 54)  # 30 px wide (60 * 50/100), centred
     assert (out[:, :25] == 0).all() and (out[:, 55:] == 0).all()
+
+
+def test_files_published_together_are_put_back_when_one_cannot_be(tmp_path: Path) -> None:
+    from engine.atomic import atomic_paths
+
+    old_json, new_csv, held = tmp_path / "a.json", tmp_path / "a.csv", tmp_path / "b.csv"
+    old_json.write_text("old json")
+    held.mkdir()  # a folder holds the second file's name: its move fails after the first's
+
+    with pytest.raises(OutputError, match=r"b\.csv"), atomic_paths(old_json, new_csv, held) as tmps:
+        for tmp in tmps:
+            tmp.write_text("new")
+
+    assert old_json.read_text() == "old json"  # replaced, then put back
+    assert not new_csv.exists()  # new, then removed again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.csv"]  # no temporaries, no links
+
+
+def test_files_published_together_all_replace_their_targets(tmp_path: Path) -> None:
+    from engine.atomic import atomic_paths
+
+    a, b = tmp_path / "a.json", tmp_path / "a.csv"
+    a.write_text("old")
+    with atomic_paths(a, b) as (ta, tb):
+        ta.write_text("new json")
+        tb.write_text("new csv")
+
+    assert (a.read_text(), b.read_text()) == ("new json", "new csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a.json"]
