@@ -90,10 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_outputs(inputs: list[Path], stems: list[str], out: Path, render: bool) -> None:
     """Refuse, before any work, outputs that would overwrite an input (``--out`` the video's own
-    folder with ``--render``) or could not be written (a folder in the way)."""
+    folder with ``--render``) or could not be written (a folder in the way), and an ``--out`` that
+    names an output file rather than the folder (it would become a folder of that name)."""
     from engine.atomic import check_output_file
 
     suffixes = (".json", ".csv", ".mp4") if render else (".json", ".csv")
+    if out.suffix.lower() in (".json", ".csv", ".mp4") and not out.is_dir():
+        raise InputError(f"--out {out} names a file, but it is the folder the outputs go into "
+                         "(<stem>.json, .csv and, with --render, .mp4)")
     targets = [out / f"{stem}{suffix}" for stem in stems for suffix in suffixes]
     for target in targets:
         clash = next((p for p in inputs if target.exists() and os.path.samefile(p, target)), None)

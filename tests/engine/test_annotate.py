@@ -195,6 +195,8 @@ def test_unwritable_output_directory(short_clip: Path, tmp_path: Path, capsys: p
     # A path below a regular file cannot be created, even by root (chmod would not stop root).
     bad([str(short_clip), "--out", str(blocker / "out")], capsys, "file is a file, not a folder")
     bad([str(short_clip), "--out", str(blocker)], capsys, "file is a file, not a folder")
+    bad([str(short_clip), "--out", str(tmp_path / "poses.json")], capsys, "names a file, but it is the folder")
+    assert not (tmp_path / "poses.json").exists()
 
 
 def test_an_output_that_would_overwrite_the_input_is_refused(short_clip: Path, tmp_path: Path,
