@@ -74,12 +74,19 @@ class _Source:
 class VideoSource(_Source):
     """Frames of a video file decoded in a background thread.
 
-    Raises ``InputError`` at construction when the file cannot be opened or its first frame cannot
-    be decoded, so a corrupt file is reported before any output is created.
+    Raises ``InputError`` at construction when the path is missing or a folder, or the file cannot
+    be opened or its first frame cannot be decoded, so a bad input is reported before any output is
+    created.
     """
 
     def __init__(self, path: Path, prefetch: int = 8) -> None:
         self.path = Path(path)
+        # OpenCV reports a missing file or a folder only as "cannot open", which sends the user
+        # looking for a codec problem; say what is actually wrong first.
+        if not self.path.exists():
+            raise InputError(f"video {self.path} does not exist")
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder, not a video file")
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise InputError(f"cannot open video {self.path} (unsupported or corrupt file)")

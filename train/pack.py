@@ -26,6 +26,7 @@ from engine.atomic import atomic_path
 from engine.crop import CropBox, apply_affine, crop_matrix, warp_crop
 from engine.errors import InputError
 from train.datasets.base import PoseSample
+from train.npz import open_npz
 from train.teachers import FACE_JOINTS
 
 PACK_FORMAT = 1
@@ -163,14 +164,7 @@ def read_pack(path: Path, progress: bool = False) -> Pack:
         raise InputError(f"pack {path} does not exist (make it with `hgpose prepare`)")
     not_a_pack = f"{path} is not an hgpose pack (make one with `hgpose prepare`)"
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        # numpy's own message for a non-numpy file advises allow_pickle=True, which would be unsafe.
-        raise InputError(not_a_pack) from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
-        raise InputError(not_a_pack)
-    try:
-        with loaded as z:
+        with open_npz(path, not_a_pack) as z:
             info = json.loads(str(z["info"]))
             jpeg, offsets = z["jpeg"], z["offsets"]
             joints, boxes, names = z["joints"], z["boxes"], tuple(str(n) for n in z["names"])

@@ -18,6 +18,8 @@ strongest cue to which way a person faces, the cue behind our model's mirrored p
 from __future__ import annotations
 
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from engine.errors import ConfigError, InputError
 from engine.skeleton import COMMON_JOINTS, LSP14
 from train.datasets.base import PoseSample
 from train.label_cleaning import CleaningResult, find_mirrored, fix_joints, mirrored_joints, swap_mirrored
+from train.npz import open_npz
 
 # Source index of LSP joints 0-11 (R ankle ... L wrist); neck and head top have none.
 MOVENET_TO_LSP = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9)
@@ -88,11 +91,14 @@ def load_teachers(path: Path) -> TeacherKeypoints:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"teacher file {path} does not exist")
+    not_teachers = f"{path} is not a teacher file (an .npz with movenet, blazepose and names)"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, not_teachers) as z:
             arrays = {k: z[k] for k in ("movenet", "blazepose", "names") if k in z.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is not a teacher file (an .npz with movenet, blazepose and names): {exc}") from None
+    except ValueError:  # object arrays (numpy's message again advises allow_pickle) or a bad array header
+        raise InputError(not_teachers) from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # a member cut short or corrupt
+        raise InputError(f"{path} is a damaged teacher file ({exc.__class__.__name__})") from None
     missing = sorted({"movenet", "blazepose", "names"} - set(arrays))
     if missing:
         raise InputError(f"{path} is not a teacher file: it has no {', '.join(missing)} array")

@@ -26,7 +26,7 @@ from engine.cli_options import (
 )
 from engine.cli_support import argv_or_default, run_command
 from engine.commands.annotate import ANNOTATE_SPINNING
-from engine.errors import BackendError, ConfigError, InputError
+from engine.errors import BackendError, ConfigError
 from engine.model_file import require_file
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_options(p, spinning=ANNOTATE_SPINNING, precision=False)  # the pipeline measured is annotate's
     p.add_argument("--precision", choices=("both", "fp32", "int8"), default="both",
                    help="both (default): FP32 and, where an INT8 file exists, INT8 for onnxruntime; or one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -126,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         model = require_file(args.model or default_model_path())
         clip = args.clip or default_clip_path()
-        if not args.batch:  # a missing or unreadable clip is refused now, before any model loads
-            if not clip.exists():
-                raise InputError(f"clip {clip} does not exist")
+        if not args.batch:  # a missing, folder or unreadable clip is refused now, before any model loads
             VideoSource(clip).close()
         batches = args.batch or []
         if batches and args.flip != "off":
@@ -151,12 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"\n[{backend.describe()}]")
                 if batches:
                     print(f"{'batch':>6} {'p50 ms':>9} {'p99 ms':>9} {'crops/s':>10}")
-                    batched[key] = bench_batches(backend, batches, iterations=args.iterations)
+                    batched[key] = bench_batches(backend, batches, iterations=args.iterations,
+                                                 progress=not args.quiet)
                     for b in batched[key]:
                         print(f"{b.batch:>6} {b.p50_ms:>9.2f} {b.p99_ms:>9.2f} {b.crops_per_s:>10.1f}")
                 else:
                     r = pipeline[key] = bench_pipeline(backend, clip, max_frames=args.frames or 0,
-                                                       config=PipelineConfig().with_flip(args.flip))
+                                                       config=PipelineConfig().with_flip(args.flip),
+                                                       progress=not args.quiet)
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
                     print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")
                     print(f"FPS {r.fps:.1f}")

@@ -94,4 +94,38 @@ def test_option_values_are_checked_before_any_work(args: list[str], words: str,
 def test_a_missing_clip_is_refused_before_any_model_loads(capsys: pytest.CaptureFixture) -> None:
     # The model is missing too: the clip is checked first, so the clip is what the line names.
     assert bench(["--clip", "nope.mp4", "--backend", "onnxruntime"]) == 2
-    assert capsys.readouterr().err == "hgpose bench: error: clip nope.mp4 does not exist\n"
+    assert capsys.readouterr().err == "hgpose bench: error: video nope.mp4 does not exist\n"
+
+
+def test_a_folder_as_the_clip_is_named_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # The pipeline benchmark decodes a video; unlike annotate it takes no folder of images.
+    (tmp_path / "im1.jpg").write_bytes(b"")
+    assert bench(["--clip", str(tmp_path), "--backend", "onnxruntime"]) == 2
+    assert capsys.readouterr().err == f"hgpose bench: error: {tmp_path} is a folder, not a video file\n"
+
+
+def test_pipeline_benchmark_shows_a_bar_of_the_frames_run(bundled_model: Path, clip_excerpt,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    clip = clip_excerpt(16, "bench.mp4")
+    args = ["--model", str(bundled_model), "--backend", "onnxruntime", "--precision", "int8", "--clip", str(clip)]
+    assert bench(args) == 0
+    out, err = capsys.readouterr()
+    # On stderr, over the whole clip (warm-up frames included), named by backend, precision and clip.
+    assert "onnxruntime int8 bench.mp4:   0%" in err and "| 0/16 [" in err
+    assert "bench.mp4: 6 frames" in out and "frame/s" not in out  # the results on stdout as before
+    assert bench([*args, "--frames", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "| 0/13 [" in err and "bench.mp4: 3 frames" in out  # 10 warm-up frames and the 3 measured
+    assert bench([*args, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "bench.mp4: 6 frames" in out
+
+
+def test_batch_benchmark_shows_a_bar_of_the_calls(tiny_onnx: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["--model", str(tiny_onnx), "--backend", "onnxruntime", "--batch", "1,4", "--iterations", "3"]
+    assert bench(args) == 0
+    out, err = capsys.readouterr()
+    # 5 warm-up and 3 timed calls per batch size.
+    assert "onnxruntime fp32 batch 1:   0%" in err and "| 0/16 [" in err and "call/s" not in out
+    assert bench([*args, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

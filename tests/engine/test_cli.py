@@ -83,7 +83,7 @@ def test_export_checks_its_out_before_loading_torch(refused, tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
     code, err = refused(export, [str(ckpt), "--out", str(blocker / "m.onnx")])
-    assert code == 5 and f"{blocker} is not a writable directory" in err
+    assert code == 5 and f"{blocker} is a file, not a folder" in err
     code, err = refused(export, [str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")])
     assert code == 3 and "does not exist" in err
     code, err = refused(export, [str(ckpt), "--out", str(tmp_path / "m.onnx"), "--opset", "16"])

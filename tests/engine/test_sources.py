@@ -73,8 +73,13 @@ def test_a_decoder_failure_is_an_input_error(clip_excerpt) -> None:
 
 
 def test_missing_and_corrupt_files(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot open video"):
+    # A missing path or a folder is named as such, not as a file OpenCV could not open.
+    with pytest.raises(InputError) as missing:
         VideoSource(tmp_path / "missing.mp4")
+    assert str(missing.value) == f"video {tmp_path / 'missing.mp4'} does not exist"
+    with pytest.raises(InputError) as folder:
+        VideoSource(tmp_path)
+    assert str(folder.value) == f"{tmp_path} is a folder, not a video file"
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     with pytest.raises(InputError):

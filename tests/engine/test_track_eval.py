@@ -62,7 +62,9 @@ def test_bad_inputs_are_refused_in_one_line_before_the_model_loads(clip_and_refe
     err = one_line_error(capsys)
     assert "different sources" in err and "'other.mp4'" in err and "'walker70.mp4'" in err
     assert track_eval([str(tmp_path / "walker70.mp4"), str(ref), *no_model]) == InputError.exit_code
-    assert "cannot open video" in one_line_error(capsys)
+    assert one_line_error(capsys) == f"hgpose track-eval: error: video {tmp_path / 'walker70.mp4'} does not exist"
+    assert track_eval([str(tmp_path), str(ref), *no_model]) == InputError.exit_code
+    assert one_line_error(capsys) == f"hgpose track-eval: error: {tmp_path} is a folder, not a video file"
     assert track_eval([str(clip), str(ref), "--starts", "0,70", *no_model]) == ConfigError.exit_code
     assert "start frame(s) 70 past the reference's last frame (69)" in one_line_error(capsys)
     # A reference of more frames than the video holds (the clip cut short since).

@@ -140,6 +140,16 @@ def test_eval_bad_input_is_one_line(case: str, tmp_path: Path, lsp_folder,
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("image_range", ["2:5", "3:4"])
+def test_eval_refuses_a_range_past_the_last_image(image_range: str, tmp_path: Path, lsp_folder, refused) -> None:
+    # Two images: 2:5 used to score 2:2, and 3:4 to end in "no annotated people", neither naming why.
+    root = lsp_folder(2)
+    code, err = refused(main, ["--root", str(root), "--range", image_range, "--quiet",
+                               "--model", str(tmp_path / "never-opened.onnx")])
+    assert (code, err) == (6, f"hgpose eval: error: image range '{image_range}' goes past the dataset's last "
+                              f"image: {root} has 2 images (1:2)\n")
+
+
 def test_eval_on_a_pack_gives_the_same_known_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from train.datasets.lsp import load_lsp
     from train.pack import PackSpec, write_pack
@@ -244,3 +254,14 @@ def test_eval_teachers_break_the_mirrored_share_down_by_facing(tmp_path: Path,
 def test_eval_teacher_options_need_images(option: str, tmp_path: Path, refused) -> None:
     code, err = refused(main, ["--pack", str(tmp_path / "p.npz"), option, str(tmp_path / "t.npz")])
     assert code == 6 and f"{option} applies to --root" in err
+
+
+@pytest.mark.parametrize("option", ["--clean-labels", "--teachers"])
+def test_eval_names_a_file_that_is_not_a_teacher_file_without_numpys_advice(option: str, tmp_path: Path,
+                                                                             lsp_folder, refused) -> None:
+    video = tmp_path / "text.mp4"  # not numpy's: numpy's own message advises loading it with allow_pickle
+    video.write_text("hello\n")
+    code, err = refused(main, ["--root", str(lsp_folder(2)), option, str(video), "--quiet",
+                               "--model", str(tmp_path / "never-opened.onnx")])
+    assert (code, err) == (2, f"hgpose eval: error: {video} is not a teacher file (an .npz with movenet, "
+                              "blazepose and names)\n")

@@ -56,6 +56,12 @@ def test_teacher_file_maps_to_lsp_and_leaves_neck_and_head_unset(tmp_path: Path,
 @pytest.mark.parametrize(("change", "message"), [
     ("missing file", "does not exist"),
     ("not an npz", "is not a teacher file"),
+    ("a video", "is not a teacher file"),
+    ("an npy array", "is not a teacher file"),
+    ("empty file", "is not a teacher file"),
+    ("not a zip", "is not a teacher file"),
+    ("object arrays", "is not a teacher file"),
+    ("damaged member", "is a damaged teacher file (BadZipFile)"),
     ("no blazepose", "has no blazepose array"),
     ("wrong shape", "movenet has shape (4, 16, 3), expected (4, 17, 3)"),
     ("other names", "no keypoints for 4 of 4 images"),
@@ -66,19 +72,41 @@ def test_bad_teacher_files_are_refused_in_one_line(tmp_path: Path, people: np.nd
     arrays = teacher_arrays(people)
     if change == "not an npz":
         path.write_text("hello")
+    elif change == "a video":  # numpy takes any unknown file for a pickle
+        path = tmp_path / "walk.mp4"
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    elif change == "an npy array":
+        np.save(tmp_path / "t.npy", np.zeros(3))
+        path = tmp_path / "t.npy"
+    elif change == "empty file":
+        path.write_bytes(b"")
+    elif change == "not a zip":  # a zip's signature, then nothing of one
+        path.write_bytes(b"PK\x03\x04" + bytes(64))
+    elif change == "object arrays":
+        arrays["names"] = np.array([f"im{i + 1:05d}.jpg" for i in range(4)], dtype=object)
+    elif change == "damaged member":
+        np.savez(path, **arrays)
+        data = bytearray(path.read_bytes())
+        middle = len(data) // 2  # inside an array's data: its CRC no longer matches
+        data[middle:middle + 8] = bytes(8)
+        path.write_bytes(bytes(data))
     elif change == "no blazepose":
         del arrays["blazepose"]
     elif change == "wrong shape":
         arrays["movenet"] = arrays["movenet"][:, :16]
     elif change == "other names":
         arrays["names"] = np.array([f"other{i}.jpg" for i in range(4)])
-    if change not in ("missing file", "not an npz"):
+    if change in ("object arrays", "no blazepose", "wrong shape", "other names"):
         np.savez(path, **arrays)
 
     with pytest.raises(InputError) as err:
         load_teachers(path).select([f"im{i + 1:05d}.jpg" for i in range(4)])
 
     assert message in str(err.value) and "\n" not in str(err.value)
+    # numpy's own text for a file it cannot read advises loading it with allow_pickle: never passed on.
+    assert "pickle" not in str(err.value)
+    if message == "is not a teacher file":
+        assert str(err.value) == f"{path} is not a teacher file (an .npz with movenet, blazepose and names)"
 
 
 def test_mirrored_labels_are_found_per_group_and_swapped_back(tmp_path: Path, people: np.ndarray) -> None:
