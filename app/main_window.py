@@ -44,11 +44,12 @@ from app.overlay import OverlayOptions
 from app.rate_meter import RateMeter
 from app.readers import FrameReader, ReaderInfo, open_reader
 from app.recorder import RecordingRequest, RecordingSummary, free_stem
+from app.screenshot import save_image
 from app.source_dialogs import ask_camera, ask_url
 from app.source_spec import SourceSpec, parse_source
 from engine.assets import default_clip_path
 from engine.backends.base import Backend
-from engine.errors import HgposeError, InputError, OutputError
+from engine.errors import HgposeError, InputError
 from engine.pipeline import PipelineConfig
 from engine.smoothing import OneEuroConfig
 from engine.sources import VIDEO_SUFFIXES
@@ -451,17 +452,15 @@ class MainWindow(QMainWindow):
                                 f"{summary.json_path.name}, {summary.csv_path.name}", 10000)
 
     def save_screenshot(self, path: Path | None = None) -> Path | None:
-        """Save the window as PNG (default: a new file in the output folder); returns the path."""
+        """Save the window (default: a new PNG in the output folder); returns the path, or None
+        after showing why it could not be saved (a file already at ``path`` is left as it was)."""
         if path is None:
             out_dir = self.settings.output_dir
             path = out_dir / f"{free_stem(out_dir, 'screenshot')}.png"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.show_error(f"cannot write screenshot {path} ({exc.strerror or exc})")
-            return None
-        if not self.grab().save(str(path), "PNG"):
-            self.show_error(f"cannot write screenshot {path}")
+            save_image(self.grab(), path)
+        except HgposeError as exc:
+            self.show_error(str(exc))
             return None
         self.status.showMessage(f"Screenshot saved to {path}", 5000)
         return path
@@ -493,12 +492,21 @@ class MainWindow(QMainWindow):
         else:
             QTimer.singleShot(50, self._finish_when_drained)
 
+    @property
+    def automation_finished(self) -> bool:
+        """An automated run has ended (its frames processed, or its source failed) and the window is
+        closing: a signal arriving from here on interrupts nothing the run was asked to do."""
+        return self._finishing
+
     def _finish_automation(self) -> None:
         if self._finishing:
             return
         self._finishing = True
-        if self.options.screenshot is not None and self.save_screenshot(self.options.screenshot) is None:
-            self.automation_error = OutputError(f"cannot write screenshot {self.options.screenshot}")
+        if self.options.screenshot is not None:
+            try:
+                save_image(self.grab(), self.options.screenshot)
+            except HgposeError as exc:
+                self.automation_error = exc  # the command's error line and exit code say why
         print(self.summary(), flush=True)
         self.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,29 @@ def quiet_opencv() -> None:
     """OpenCV logs a warning per failed camera probe; the app reports failures itself."""
     with contextlib.suppress(AttributeError):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+@contextlib.contextmanager
+def silent_opencv() -> Iterator[None]:
+    """OpenCV's log silenced for the block, then back as it was: a camera index that does not exist
+    is logged at ERROR level ("Camera index out of range"), above :func:`quiet_opencv`'s level, and
+    the app says so itself in one line."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+def open_camera(index: int) -> cv2.VideoCapture:
+    """``cv2.VideoCapture(index)`` without OpenCV's own lines about a camera that is not there."""
+    with silent_opencv():
+        return cv2.VideoCapture(index)
 
 
 @dataclass(frozen=True)
@@ -80,7 +104,7 @@ class CvReader(FrameReader):
 
     def __init__(self, spec: SourceSpec) -> None:
         if spec.kind == "camera":
-            cap = cv2.VideoCapture(int(spec.target))
+            cap = open_camera(int(spec.target))
             if cap.isOpened() and spec.resolution:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, spec.resolution[0])
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, spec.resolution[1])
@@ -190,7 +214,7 @@ def list_cameras(limit: int = CAMERA_PROBE_LIMIT) -> list[int]:
     quiet_opencv()
     found = []
     for index in range(limit):
-        cap = cv2.VideoCapture(index)
+        cap = open_camera(index)
         if cap.isOpened():
             found.append(index)
         cap.release()

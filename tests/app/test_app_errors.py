@@ -127,7 +127,8 @@ def test_internal_errors_reach_the_banner_and_the_app_runs_on(make_window, qtbot
     # A screenshot folder that cannot be created (a file is in the way).
     (tmp_path / "file").write_text("x")
     assert w.save_screenshot(tmp_path / "file" / "shot.png") is None
-    assert "cannot write screenshot" in w.banner.message
+    assert w.banner.message == (f"screenshot not saved: cannot write {tmp_path / 'file' / 'shot.png'}: "
+                                f"{tmp_path / 'file'} is a file, not a folder")
 
     # A failing request in the inference thread.
     w.worker._requests.put(lambda: 1 / 0)
