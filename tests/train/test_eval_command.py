@@ -175,6 +175,7 @@ def test_eval_wants_a_root_or_a_pack(tmp_path: Path, capsys: pytest.CaptureFixtu
     (["--batch", "0"], "argument --batch: must be at least 1, got 0"),
     (["--batch-size", "-3"], "argument --batch-size: must be at least 1, got -3"),  # the former spelling
     (["--pck-threshold", "5"], "argument --pck-threshold: must be from 0 to 1, got 5"),
+    (["--pck-threshold", "0"], "argument --pck-threshold: must be above 0 and at most 1, got 0"),
     (["--pck-threshold", "nan"], "argument --pck-threshold: expected a number from 0 to 1, got 'nan'"),
 ])
 def test_eval_refuses_bad_option_values(args: list[str], words: str, refused, tmp_path: Path) -> None:

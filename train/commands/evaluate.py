@@ -28,6 +28,14 @@ from engine.cli_support import argv_or_default, run_command
 from engine.errors import ConfigError, InputError
 
 
+def pck_distance(text: str) -> float:
+    """PCK's distance, a fraction of the torso above 0 and at most 1 (at 0 no joint is ever correct)."""
+    value = fraction(text)
+    if value <= 0.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = CommandParser("hgpose eval", __doc__)
     p.add_argument("--dataset", choices=["lsp"], default="lsp", help="dataset layout (LSP and LSPET: lsp)")
@@ -42,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="crops per backend call (32)")
-    p.add_argument("--pck-threshold", type=fraction, default=0.2, metavar="FRACTION",
+    p.add_argument("--pck-threshold", type=pck_distance, default=0.2, metavar="FRACTION",
                    help="a joint is correct within this fraction of the torso size (0.2: PCK@0.2)")
     # The former spellings, still accepted: --threshold is a joint confidence in annotate and app.
     p.add_argument("--batch-size", dest="batch", type=positive_int, help=argparse.SUPPRESS)
