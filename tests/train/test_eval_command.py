@@ -146,7 +146,7 @@ def test_eval_refuses_a_range_past_the_last_image(image_range: str, tmp_path: Pa
     root = lsp_folder(2)
     code, err = refused(main, ["--root", str(root), "--range", image_range, "--quiet",
                                "--model", str(tmp_path / "never-opened.onnx")])
-    assert (code, err) == (6, f"hgpose eval: error: image range '{image_range}' goes past the dataset's last "
+    assert (code, err) == (6, f"hgpose eval: error: image range {image_range} goes past the dataset's last "
                               f"image: {root} has 2 images (1:2)\n")
 
 

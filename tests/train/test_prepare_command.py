@@ -38,6 +38,13 @@ def test_prepare_lsp_folder(tmp_path: Path, lsp_folder, capsys: pytest.CaptureFi
     truth = np.stack([s.joints for s in load_lsp(root, 1, 4)])
     np.testing.assert_allclose(_back_to_image(train.joints, train.boxes, train.info), truth[..., :2], atol=1e-3)
     assert "lspet-val.npz: 2 people" in capsys.readouterr().out
+    # A range past the last image is refused, not packed short under the name of the range asked for.
+    rc = main(["--dataset", "lspet", "--root", str(root), "--train", "1:4", "--val", "5:60",
+               "--out", str(tmp_path / "short"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert rc == 6 and err == (f"hgpose prepare: error: image range 5:60 goes past the dataset's last image: "
+                               f"{root} has 6 images (1:6)\n")
+    assert not (tmp_path / "short").exists()
 
 
 def _people_images(folder: Path, n: int) -> list[np.ndarray]:

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.backends.registry import open_backend
         from engine.metadata import check_compatible
         from engine.skeleton import LSP14
-        from train.datasets.lsp import load_lsp, load_lsp_joints, parse_image_range
+        from train.datasets.lsp import load_lsp, parse_image_range
         from train.evaluation import predict_pack_crops, predict_samples
         from train.facing import BACK, FRONT, UNCLEAR, agreed_facing
         from train.metrics import mirrored_people, pck, sides_oracle
@@ -94,14 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             source, truth = args.pack, pack.joints
         else:
             start, stop = parse_image_range(args.image_range) if args.image_range else (1, None)
-            samples = load_lsp(args.root, start, stop)  # checks the folder and its joints.mat first
-            if stop is not None:
-                # load_lsp quietly stops at the last image, so 9001:20000 would be scored as
-                # 9001:10000 and its figures reported as those of the range asked for.
-                count = len(load_lsp_joints(args.root / "joints.mat"))
-                if stop > count:
-                    raise ConfigError(f"image range {args.image_range!r} goes past the dataset's last image: "
-                                      f"{args.root} has {count} images (1:{count})")
+            samples = load_lsp(args.root, start, stop)  # checks the folder, its joints.mat and the range
             if not samples:
                 raise InputError(f"{args.root}: no annotated people in images {start}..{stop or 'end'}")
             source, truth = args.root, np.stack([s.joints for s in samples])

@@ -44,7 +44,10 @@ def load_lsp_joints(mat_path: Path) -> np.ndarray:
 
 
 def load_lsp(root: Path, start: int = 1, stop: int | None = None) -> list[PoseSample]:
-    """Samples ``im{start:05d}`` .. ``im{stop:05d}`` (1-based, inclusive) of an LSP-layout folder."""
+    """Samples ``im{start:05d}`` .. ``im{stop:05d}`` (1-based, inclusive) of an LSP-layout folder.
+
+    A range past the folder's last image is a ``ConfigError``: cut short quietly, ``9001:20000``
+    would be scored or packed as ``9001:10000`` under the name of the range asked for."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"dataset root {root} does not exist or is not a folder")
@@ -53,7 +56,10 @@ def load_lsp(root: Path, start: int = 1, stop: int | None = None) -> list[PoseSa
         raise InputError(f"{root} is not an LSP folder: {mat.name} is missing")
     joints = load_lsp_joints(mat)
     n = len(joints)
-    stop = n if stop is None else min(stop, n)
+    if stop is not None and stop > n:
+        raise ConfigError(f"image range {start}:{stop} goes past the dataset's last image: {root} has {n} images "
+                          f"(1:{n})")
+    stop = n if stop is None else stop
     samples = []
     for i in range(start, stop + 1):
         img = root / "images" / f"im{i:05d}.jpg"
