@@ -57,6 +57,10 @@ class DataConfig:
     # --teachers`), each as high as MoveNet's score, so a face seen from behind is a target of none.
     # Faces are what tells front from back; the heads are dropped from the saved model. 0: off.
     face_weight: float = 0.0
+    # Loss weight of the people the network reads mirrored in the very step (its last stack's peaks
+    # fit their left/right-swapped labels better than the labels, train.metrics.mirrored_mask),
+    # against 1: hard examples of left/right, the model's commonest error, mined online. LSP-14 only.
+    mirror_weight: float = 1.0
     # The model's per-crop contrast stretch (engine.metadata.Normalisation.stretch, a percentile;
     # 0 off): trained with it, the model file carries it, so every runtime applies it the same way.
     contrast_stretch: float = 0.0
@@ -139,6 +143,8 @@ class TrainConfig:
         if not 0.0 <= self.data.contrast_stretch < 50.0:
             raise ConfigError(f"data.contrast_stretch must be a percentile in [0, 50) (0: off), got "
                               f"{self.data.contrast_stretch}")
+        if not 0.0 <= self.data.mirror_weight < math.inf:
+            raise ConfigError(f"data.mirror_weight must be a finite 0 or more, got {self.data.mirror_weight}")
         if not 0.0 <= self.data.face_weight < math.inf:
             raise ConfigError(f"data.face_weight must be a finite 0 or more, got {self.data.face_weight}")
         if not 0.0 <= self.data.back_view_weight < math.inf:

@@ -90,6 +90,14 @@ def mirrored_people(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apa
 
     Only limb joints whose partner is labelled too count; people without a labelled torso are skipped.
     """
+    mirrored, eligible = mirrored_mask(pred, truth, skeleton, apart, margin, torso, exclude)
+    return MirrorResult(int(mirrored.sum()), int(eligible.sum()))
+
+
+def mirrored_mask(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apart: float = 0.2,
+                  margin: float = 0.1, torso: tuple[str, str] = LSP_TORSO,
+                  exclude: tuple[str, ...] = LSP_HEAD_JOINTS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mirrored_people` person by person: (mirrored, eligible), each (N,) bool."""
     a, b = skeleton.index(torso[0]), skeleton.index(torso[1])
     perm = np.array(skeleton.flip_permutation())
     limbs = np.array([i for i, n in enumerate(skeleton.joints) if n not in exclude and perm[i] != i])
@@ -109,7 +117,7 @@ def mirrored_people(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, apa
     with np.errstate(invalid="ignore"):
         eligible = lab[:, a] & lab[:, b] & (n >= 2) & (spread >= apart)
         mirrored = eligible & (d_swapped + margin < d_given)
-    return MirrorResult(int(mirrored.sum()), int(eligible.sum()))
+    return mirrored, eligible
 
 
 def sides_oracle(pred: np.ndarray, truth: np.ndarray, skeleton: Skeleton, threshold: float = 0.2,

@@ -34,14 +34,14 @@ from engine.gpu import ops as torch_ops
 from engine.interrupts import graceful_stop
 from engine.metadata import ModelMetadata, Normalisation
 from engine.model import StackedHourglass, build_model
-from engine.skeleton import get_skeleton
+from engine.skeleton import LSP14, Skeleton, get_skeleton
 from train import distributed as dist
 from train.augment import AugmentConfig
 from train.calibration import calibration_thresholds
 from train.config import TrainConfig, config_to_dict
 from train.data import PackDataset
 from train.face_heads import FaceHeads
-from train.metrics import pck
+from train.metrics import mirrored_mask, pck
 from train.pack import FACE_POINTS, Pack, concat_packs, read_pack
 from train.run_lock import run_dir_lock
 from train.run_log import RunLog
@@ -62,6 +62,16 @@ def heatmap_loss(outputs: list[torch.Tensor], target: torch.Tensor, weights: tor
     # mean over (N, K, H, W) per set, then the sets' sum: with one set exactly the plain masked MSE.
     return sum(((out.float()[:, None] - target) ** 2 * w).mean(dim=(0, 2, 3, 4)).sum()
                for out in outputs)  # type: ignore[return-value]
+
+
+def mirrored_in_step(heatmaps: torch.Tensor, labels: torch.Tensor, skeleton: Skeleton, stride: float) -> torch.Tensor:
+    """(N,) bool: the people whose heatmaps (N, K, H, W) read mirrored against their labels (N, K, 3,
+    input-crop pixels), by each channel's peak (:func:`train.metrics.mirrored_mask`); ``stride``:
+    input pixels per heatmap pixel."""
+    w = heatmaps.shape[-1]
+    index = heatmaps.detach().float().flatten(2).argmax(dim=-1).cpu().numpy()
+    peaks = heatmap_to_input(np.stack([index % w, index // w], axis=-1), stride)
+    return torch.from_numpy(mirrored_mask(peaks, labels.cpu().numpy(), skeleton)[0])
 
 
 def flip_consistency_loss(net: Callable[[torch.Tensor], list[torch.Tensor]], x: torch.Tensor,
@@ -181,6 +191,9 @@ def _check(config: TrainConfig) -> None:
     if skel.num_joints != config.model.num_joints:
         raise ConfigError(f"model.num_joints={config.model.num_joints} but skeleton {skel.name} has "
                           f"{skel.num_joints}")
+    if config.data.mirror_weight != 1.0 and skel.name != LSP14.name:
+        raise ConfigError(f"data.mirror_weight tells mirrored people by LSP-14's torso and limbs; skeleton "
+                          f"{skel.name} has other joints")
 
 
 def _leave_ctrl_c_to_the_main_process(_worker_id: int) -> None:
@@ -342,6 +355,7 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
     if face_heads is not None:  # the face channels follow the joints' (FaceHeads)
         flip_permutation = (*flip_permutation, *(skel.num_joints + i for i in FACE_FLIP))
     truth = validation_joints(val_pack, config.model.input_size)
+    stride = config.model.input_size / config.model.heatmap_size
     log = RunLog(out_dir, tensorboard=config.tensorboard) if ctx.is_main else None
     if log is not None and progress and log.tensorboard_dir is not None:
         tqdm.write(f"TensorBoard logs: {log.tensorboard_dir}")
@@ -388,9 +402,10 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
             net.train()
             t0 = time.perf_counter()
             loss_sum, loss_n = 0.0, 0
+            hard_seen = 0  # people read mirrored this epoch (with data.mirror_weight)
             batches = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch",
                            disable=not (progress and ctx.is_main), initial=done_in_epoch, total=steps_per_epoch)
-            for x, target, weights, _ in batches:
+            for x, target, weights, labels in batches:
                 lr = lr_at(state.step, total_steps, steps_per_epoch, config)
                 for group in opt.param_groups:
                     group["lr"] = lr
@@ -402,6 +417,11 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                     outputs = net(x)
                     consistency = (flip_consistency_loss(net, x, outputs, flip_permutation)
                                    if config.data.flip_consistency_weight > 0 else None)
+                if config.data.mirror_weight != 1.0:  # hard left/right examples weigh more
+                    hard = mirrored_in_step(outputs[-1][:, :skel.num_joints], labels, skel, stride).to(device)
+                    hard_seen += int(hard.sum())
+                    scale = torch.where(hard, config.data.mirror_weight, 1.0)
+                    weights = weights * scale.view(-1, *([1] * (weights.dim() - 1)))
                 loss = heatmap_loss(outputs, target, weights)
                 if consistency is not None:
                     loss = loss + config.data.flip_consistency_weight * consistency
@@ -423,7 +443,8 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                     on_step(state.step, value)
                 if log is not None:
                     log.step(state.step, value, lr)
-                batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}")
+                batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}",
+                                    **({"mirrored": hard_seen} if config.data.mirror_weight != 1.0 else {}))
                 if out_of_budget() or stop_requested():
                     stop = True
                     break

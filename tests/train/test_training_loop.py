@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from train_synthetic import tiny_config
@@ -284,3 +285,37 @@ def test_contrast_stretch_trains_into_the_model_file(tmp_path: Path, packs) -> N
     assert meta.normalisation.stretch == 2.0
     with pytest.raises(ConfigError, match="contrast_stretch"):
         tiny_config(tmp_path / "bad", train_pack, val_pack, data={"contrast_stretch": 50.0})
+
+
+def test_mirrored_in_step_reads_each_person_against_their_labels() -> None:
+    from train_synthetic import random_pose
+
+    from engine.crop import input_to_heatmap
+    from engine.skeleton import LSP14
+    from train.trainer import mirrored_in_step
+
+    rng = np.random.default_rng(0)
+    labels = np.stack([random_pose(rng, (32.0, 32.0), 50.0) for _ in range(3)])
+    perm = list(LSP14.flip_permutation())
+    reads = [labels[0], labels[1][perm], labels[2]]  # the second person read with left and right swapped
+    labels[2, :, 2] = 0  # the third unlabelled: never counted as mirrored
+    heat = torch.zeros(3, 14, 16, 16)
+    for i, read in enumerate(reads):
+        for j, (x, y) in enumerate(np.rint(input_to_heatmap(read[:, :2], 4.0)).astype(int)):
+            heat[i, j, y, x] = 1.0
+
+    assert mirrored_in_step(heat, torch.from_numpy(labels), LSP14, 4.0).tolist() == [False, True, False]
+
+
+def test_mirror_weight_scales_the_loss_of_people_read_mirrored(tmp_path: Path, packs) -> None:
+    train_pack, val_pack = packs(4)
+    losses: dict[float, list[float]] = {}
+    for weight in (1.0, 5.0):
+        losses[weight] = []
+        # Flipped crops with unflipped expectations are mirrored reads at first: the weight must show.
+        config = tiny_config(tmp_path / f"w{weight}", train_pack, val_pack, data={"mirror_weight": weight},
+                             augment={"flip_prob": 1.0, "rotation_prob": 0.0}, optim={"epochs": 1, "batch_size": 4})
+        train(config, progress=False, on_step=lambda s, v, w=weight: losses[w].append(v))
+    assert losses[5.0] != losses[1.0]
+    with pytest.raises(ConfigError, match="mirror_weight must be a finite 0 or more"):
+        tiny_config(tmp_path / "bad", train_pack, val_pack, data={"mirror_weight": -1.0})
