@@ -443,8 +443,10 @@ def _train(config: TrainConfig, ctx: dist.DistContext, resume: bool, progress: b
                     on_step(state.step, value)
                 if log is not None:
                     log.step(state.step, value, lr)
-                batches.set_postfix(loss=f"{loss_sum / loss_n:.2e}", lr=f"{lr:.1e}",
-                                    **({"mirrored": hard_seen} if config.data.mirror_weight != 1.0 else {}))
+                postfix = {"loss": f"{loss_sum / loss_n:.2e}", "lr": f"{lr:.1e}"}
+                if config.data.mirror_weight != 1.0:
+                    postfix["mirrored"] = str(hard_seen)
+                batches.set_postfix(postfix)
                 if out_of_budget() or stop_requested():
                     stop = True
                     break
