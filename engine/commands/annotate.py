@@ -124,20 +124,24 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
     options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
                               progress=not args.quiet, pipeline=pipeline)
     print(f"hgpose annotate: {backend.describe()}", file=sys.stderr)
-    # SIGTERM gets the same clean partial write as Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    for path, stem in zip(inputs, stems, strict=True):
-        with open_source(path) as source:
-            try:
-                s = annotate_source(source, backend, out_dir, stem, options)
-            except KeyboardInterrupt as exc:  # annotate_source names where the frames went
-                raise KeyboardInterrupt(str(exc) or f"the frames so far are in {out_dir / stem}.json") from None
-        for item in source.info.skipped:
-            print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
-        if s.truncated:
-            print(f"hgpose annotate: warning: {source.info.path} decoded {s.frames} of the {s.expected} frames "
-                  "its container reports (a cut or damaged file); the JSON says \"truncated\": true",
-                  file=sys.stderr)
-        outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)
-        print(f"{source.info.path}: {s.frames} frames at {s.fps:.1f} FPS -> {outputs}")
+    # SIGTERM gets the same clean partial write as Ctrl-C, for this run only: the previous handler
+    # comes back after it, so a caller in the same process (a test runner) keeps its own.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for path, stem in zip(inputs, stems, strict=True):
+            with open_source(path) as source:
+                try:
+                    s = annotate_source(source, backend, out_dir, stem, options)
+                except KeyboardInterrupt as exc:  # annotate_source names where the frames went
+                    raise KeyboardInterrupt(str(exc) or f"the frames so far are in {out_dir / stem}.json") from None
+            for item in source.info.skipped:
+                print(f"hgpose annotate: skipped {item['file']} ({item['reason']})", file=sys.stderr)
+            if s.truncated:
+                print(f"hgpose annotate: warning: {source.info.path} decoded {s.frames} of the {s.expected} frames "
+                      "its container reports (a cut or damaged file); the JSON says \"truncated\": true",
+                      file=sys.stderr)
+            outputs = ", ".join(str(p) for p in (s.json_path, s.csv_path, s.video_path) if p)
+            print(f"{source.info.path}: {s.frames} frames at {s.fps:.1f} FPS -> {outputs}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0

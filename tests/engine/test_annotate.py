@@ -314,3 +314,16 @@ def test_upright_reaches_the_tracker(short_clip: Path, tmp_path: Path, monkeypat
     assert annotate([str(short_clip), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert seen == [35.0, 30.0]  # the default turns crops of people leaning 30 degrees or more
     assert annotate([str(short_clip), "--out", str(tmp_path / "c"), "--upright", "200"]) == 6  # beyond 180
+
+
+def test_the_sigterm_handler_is_put_back_after_a_run(short_clip: Path, tmp_path: Path) -> None:
+    # A caller in the same process (a test runner, a script) keeps its own SIGTERM handling.
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert annotate([str(short_clip), "--out", str(tmp_path), "--quiet"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
