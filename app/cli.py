@@ -33,6 +33,7 @@ from engine.cli_options import (
     add_flip_option,
     add_model_options,
     add_runtime_options,
+    add_zoom_option,
     fraction,
     non_negative_float,
     positive_int,
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "picks the format (.png, .jpg/.jpeg, .bmp)")
     p.add_argument("--window-size", metavar="WxH", help="initial window size, e.g. 1280x760")
     add_flip_option(p, "unsure", "a second inference only for frames that need it")
+    add_zoom_option(p, False, "live video wants the frame rate")
     # Off: the app's capture and UI threads share the cores with inference, and spinning ORT
     # workers starve them (README, "Speed").
     add_runtime_options(p, spinning="off")
@@ -131,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold = backend.metadata.threshold_for(args.flip == "on") if args.threshold is None else args.threshold
         options = AppOptions(spec, model, args.backend, threshold, args.speed, not args.no_loop,
                              args.out, args.max_frames, args.screenshot, window_size,
-                             args.precision, spinning, args.flip)
+                             args.precision, spinning, args.flip, args.zoom_test)
         return run_app(options, backend)
 
     return run_command("app", body)

@@ -220,7 +220,7 @@ class InferenceWorker(QThread):
                 return
             if self._recorder is None:
                 self._recorder = Recorder(self._recording, packet, self.backend, self.meter.rate, overlay.threshold,
-                                          self.pipeline.config.flip_mode)
+                                          self.pipeline.config)
                 self.recording_started.emit(self._recorder.video_path)
             self._recorder.add(packet, result, overlay)
         except Exception as exc:  # HgposeError, OSError, cv2.error: the recording stops, the app goes on

@@ -361,8 +361,8 @@ class MainWindow(QMainWindow):
 
     # Inference, model, options.
     def pipeline_config(self) -> PipelineConfig:
-        return PipelineConfig(smoothing=OneEuroConfig(enabled=self.settings.smoothing)).with_flip(
-            self.settings.flip_mode)
+        return PipelineConfig(smoothing=OneEuroConfig(enabled=self.settings.smoothing),
+                              zoom_test=self.options.zoom_test).with_flip(self.settings.flip_mode)
 
     def load_model(self, path: Path, backend: str) -> None:
         """Load a model in the inference thread; a bad model shows an error and keeps the current one."""

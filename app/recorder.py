@@ -21,7 +21,7 @@ from engine.atomic import ensure_writable_dir, remove_stale_temps
 from engine.backends.base import Backend
 from engine.errors import OutputError
 from engine.free_space import NOTHING_WRITTEN, FreeSpaceGuard
-from engine.pipeline import PoseResult
+from engine.pipeline import PipelineConfig, PoseResult
 from engine.video_writer import AtomicVideoWriter
 
 
@@ -65,14 +65,14 @@ class Recorder:
     """Writes frames of one source; created on the first frame after a start request."""
 
     def __init__(self, request: RecordingRequest, first: FramePacket, backend: Backend, live_fps: float,
-                 angle_min_confidence: float, flip_mode: str) -> None:
+                 angle_min_confidence: float, reading: PipelineConfig) -> None:
         """``live_fps``: the rate a live source is being processed at, used when a live recording is
         too short to measure its own (frames are dropped to keep up, so the camera's nominal rate
         would play the video too fast).
         ``angle_min_confidence``: the drawing threshold when the recording starts; angles of joints
         below it are null in the files, as they are blank on screen.
-        ``flip_mode``: how poses are read when the recording starts (``on``, ``unsure`` or ``off``;
-        the header says so)."""
+        ``reading``: how poses are read when the recording starts (flip mode, zoom test; the header
+        says so)."""
         info = first.source
         self.source = info
         self.skeleton = backend.metadata.skeleton_spec
@@ -87,7 +87,7 @@ class Recorder:
         self.writer: AtomicVideoWriter | None = None
         self.guard = FreeSpaceGuard(out)
         self.log = AnnotationLog(self.json_path, self.csv_path, source=info.header(),
-                                 model=model_header(backend, flip_mode), skeleton=self.skeleton,
+                                 model=model_header(backend, reading), skeleton=self.skeleton,
                                  angle_min_confidence=angle_min_confidence)
         if not info.spec.live:
             try:

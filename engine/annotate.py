@@ -65,13 +65,14 @@ def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-def model_header(backend: Backend, flip_mode: str) -> dict:
+def model_header(backend: Backend, config: PipelineConfig) -> dict:
     """The ``model`` header of an annotation file: which model ran where, and how (``flip_test``:
-    whether every pose had the flip test; ``flip_mode``: ``on``, ``unsure`` or ``off``)."""
+    whether every pose had the flip test; ``flip_mode``: ``on``, ``unsure`` or ``off``;
+    ``zoom_test``: whether poses were placed with the zoom test)."""
     m = backend.metadata
     return {"name": m.name, "file": backend.model_path.name, "backend": backend.name, "device": backend.device,
             "input_size": m.input_size, "precision": m.precision, "metrics": m.metrics,
-            "flip_test": flip_mode == "on", "flip_mode": flip_mode}
+            "flip_test": config.flip_mode == "on", "flip_mode": config.flip_mode, "zoom_test": config.zoom_test}
 
 
 def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backend: Backend, out_dir: Path,
@@ -92,7 +93,7 @@ def annotate_source(source: VideoSource | ImageFolderSource | ImageSource, backe
         out_dir / f"{stem}.json", out_dir / f"{stem}.csv",
         source={"path": info.path, "kind": info.kind, "width": info.width, "height": info.height,
                 "fps": info.fps, "frame_count": info.frame_count},
-        model=model_header(backend, options.pipeline.flip_mode), skeleton=skeleton, skipped=info.skipped,
+        model=model_header(backend, options.pipeline), skeleton=skeleton, skipped=info.skipped,
         angle_min_confidence=options.draw_threshold)
     writer = None
     try:

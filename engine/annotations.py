@@ -12,7 +12,8 @@ JSON (``<stem>.json``, schema ``hgpose.annotations/1``)::
                                its container reports: a cut or damaged file>},
       "model": {"name", "file", "backend", "device", "input_size", "precision", "metrics",
                 "flip_test",                 # whether each pose averaged the mirrored crop's
-                "flip_mode"},                # "on", "unsure" (only poses read unsure) or "off"
+                "flip_mode",                 # "on", "unsure" (only poses read unsure) or "off"
+                "zoom_test"},                # whether positions averaged a zoomed-in crop's read
       "skeleton": {"name", "joints": [...], "limbs": [[a, b], ...], "angles": [...]},
       "angle_min_confidence": 0.32,     # an angle is null when one of its joints scores below this
       "skipped": [{"file", "reason"}],  # image folders: files that were not images

@@ -157,6 +157,21 @@ def add_flip_option(parser: argparse.ArgumentParser, default: str, default_why: 
     parser.set_defaults(flip=default)
 
 
+def add_zoom_option(parser: argparse.ArgumentParser, default: bool, default_why: str) -> None:
+    """``--zoom-test`` and ``--no-zoom-test`` (one of them), into ``args.zoom_test``
+    (:attr:`engine.pipeline.PipelineConfig.zoom_test`); ``default_why`` says why this command
+    defaults to ``default``."""
+    group = parser.add_mutually_exclusive_group()
+    on = " (default, " + default_why + ")" if default else ""
+    off = " (default, " + default_why + ")" if not default else ""
+    group.add_argument("--zoom-test", dest="zoom_test", action="store_true",
+                       help="read each pose crop again zoomed in and average the two for the joints' positions "
+                            "(twice the pose crops; joints placed better, the same ones drawn)" + on)
+    group.add_argument("--no-zoom-test", dest="zoom_test", action="store_false",
+                       help="one crop a read" + off)
+    parser.set_defaults(zoom_test=default)
+
+
 def add_runtime_options(parser: argparse.ArgumentParser, spinning: str, precision: bool = True) -> None:
     """``--precision`` (unless ``precision`` is false) and ``--spinning``, with this command's measured
     ``spinning`` default (README, "Speed")."""

@@ -129,3 +129,68 @@ def merge_flipped(heatmaps: np.ndarray, flipped_heatmaps: np.ndarray,
     """
     back = flipped_heatmaps[:, list(flip_permutation), :, ::-1]
     return 0.5 * (heatmaps + back)
+
+
+def zoom_matrix(size: int, zoom: float) -> np.ndarray:
+    """(size, size) float64 bilinear resampling along one heatmap axis, for the zoom test.
+
+    Two crops share a centre and one is ``zoom`` times the other's side (below 1: zoomed in). Row
+    ``u`` holds the weights of the zoomed crop's pixels at the other crop's pixel ``u``: with pixel
+    centres on integers and the centre at (size - 1) / 2 in both, a point ``d`` heatmap pixels from
+    the centre of the other crop is ``d / zoom`` from the centre of the zoomed one. Where the zoomed
+    crop does not reach, the weights are zero (it saw nothing there), as ``cv2.warpAffine`` with a
+    zero border.
+    """
+    if not zoom > 0:
+        raise ValueError(f"zoom must be > 0, got {zoom}")
+    c = (size - 1) / 2
+    p = (np.arange(size) - c) / zoom + c
+    i0 = np.floor(p).astype(np.int64)
+    w = p - i0
+    a = np.zeros((size, size), dtype=np.float64)
+    rows = np.arange(size)
+    for index, weight in ((i0, 1.0 - w), (i0 + 1, w)):
+        inside = (index >= 0) & (index < size)
+        a[rows[inside], index[inside]] += weight[inside]
+    return a
+
+
+def zoom_sees(points: np.ndarray, zoom: float, size: int, margin: float = 1.0) -> np.ndarray:
+    """Whether a crop zoomed in by ``zoom`` sees heatmap points (..., 2) of the crop it was zoomed
+    from (heatmaps ``size`` pixels square), with ``margin`` heatmap pixels to spare, so that a peak's
+    neighbourhood is seen too; (...,) bool."""
+    c = (size - 1) / 2
+    reach = zoom * c - margin
+    return (np.abs(points[..., 0] - c) <= reach) & (np.abs(points[..., 1] - c) <= reach)
+
+
+def sides_disagree(own: np.ndarray, other: np.ndarray, flip_permutation: Sequence[int]) -> np.ndarray:
+    """(N,) True where a second read ``other`` (N, K, 2) of the same people labels them the other
+    way round from ``own`` (N, K, 2): its joints with left and right swapped lie closer to ``own``
+    than as they are. The model mirrors about one person in eight, and not always in both of two
+    reads; heatmaps averaged across the two labellings put both wrists on one side."""
+    same = np.linalg.norm(own - other, axis=-1).sum(axis=-1)
+    swapped = np.linalg.norm(own - other[:, list(flip_permutation)], axis=-1).sum(axis=-1)
+    return swapped < same
+
+
+def place_zoomed(own: np.ndarray, both: np.ndarray, zoom: float, size: int) -> np.ndarray:
+    """Zoom test: joint positions (N, K, 2) in heatmap pixels, from the crop's own peaks ``own`` and
+    the peaks ``both`` of the mean of its heatmaps and the zoomed crop's (:func:`zoom_to_crop`).
+
+    Where the crop's own peak lies inside what the zoomed crop sees (:func:`zoom_sees`), the mean's
+    peak; elsewhere the crop's own. The mean over the whole crop would halve a hand or foot beyond
+    the zoomed view (the zoomed read is zero there), so a weaker peak inside would win and the pose
+    pull in; a mean over only the shared view would favour noise outside it, so a weak joint drifted
+    outwards and the next crop, placed from the pose, grew. Keeping the crop's own there avoids both.
+    """
+    return np.where(zoom_sees(own, zoom, size)[..., None], both, own).astype(np.float32)
+
+
+def zoom_to_crop(heatmaps: np.ndarray, zoom: float) -> np.ndarray:
+    """Heatmaps (N, K, H, W) of crops ``zoom`` times the side of the crops they were zoomed from
+    (same centres), resampled onto those crops' heatmap grids (:func:`zoom_matrix`); float32."""
+    h, w = heatmaps.shape[-2:]
+    ay = zoom_matrix(h, zoom).astype(np.float32)
+    ax = zoom_matrix(w, zoom).astype(np.float32)
+    return np.matmul(np.matmul(ay, heatmaps.astype(np.float32, copy=False)), ax.T)

@@ -14,6 +14,7 @@ from engine.cli_options import (
     add_flip_option,
     add_model_options,
     add_runtime_options,
+    add_zoom_option,
     fraction,
     non_negative_float,
     positive_int,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     # On by default: offline annotation wants the better pose (+0.01 PCK@0.2 on LSPET) more than the
     # speed (one more crop a frame; the person search is not flipped).
     add_flip_option(p, "on", "offline annotation wants the better pose")
+    add_zoom_option(p, True, "offline annotation wants the better-placed joints")
     p.add_argument("--no-smooth", action="store_true",
                    help="write the keypoints and their scores unsmoothed (on videos both are smoothed by default; "
                         "the crop follows a smoothed pose either way)")
@@ -119,7 +121,7 @@ def _annotate_inputs(args: argparse.Namespace, inputs: list[Path], stems: list[s
                            spinning=spinning_flag(args.spinning))
     batch = args.batch or (16 if backend.name in GPU_BACKENDS else 1)
     pipeline = PipelineConfig(smoothing=OneEuroConfig(enabled=not args.no_smooth),
-                              tracker=tracker_config(args.upright)).with_flip(args.flip)
+                              tracker=tracker_config(args.upright), zoom_test=args.zoom_test).with_flip(args.flip)
     threshold = backend.metadata.threshold_for(pipeline.flip_test) if args.threshold is None else args.threshold
     options = AnnotateOptions(render=args.render, batch=batch, draw_threshold=threshold,
                               progress=not args.quiet, pipeline=pipeline)

@@ -20,6 +20,7 @@ from engine.cli_options import (
     CommandParser,
     add_flip_option,
     add_runtime_options,
+    add_zoom_option,
     int_list,
     positive_int,
     spinning_flag,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="frames to measure after the warm-up (default: the whole clip)")
     add_flip_option(p, "off", "the pipeline's own default")
+    add_zoom_option(p, False, "the pipeline's own default")
     p.add_argument("--batch", type=int_list, metavar="N,N,...",
                    help="comma-separated batch sizes for the raw inference benchmark, e.g. 1,8,64")
     p.add_argument("--iterations", type=positive_int, default=50, metavar="N",
@@ -130,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.batch:  # a missing, folder or unreadable clip is refused now, before any model loads
             VideoSource(clip).close()
         batches = args.batch or []
-        if batches and args.flip != "off":
-            raise ConfigError("--flip applies to the pipeline benchmark; --batch times raw inference")
+        if batches and (args.flip != "off" or args.zoom_test):
+            raise ConfigError("--flip and --zoom-test apply to the pipeline benchmark; --batch times raw inference")
         names = args.backend or _available(model)
         gpu = {"tensorrt": tensorrt_available, "torch-cuda": torch_cuda_available,
                "onnxruntime-cuda": ort_cuda_available}
@@ -156,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"{b.batch:>6} {b.p50_ms:>9.2f} {b.p99_ms:>9.2f} {b.crops_per_s:>10.1f}")
                 else:
                     r = pipeline[key] = bench_pipeline(backend, clip, max_frames=args.frames or 0,
-                                                       config=PipelineConfig().with_flip(args.flip),
+                                                       config=PipelineConfig(zoom_test=args.zoom_test).with_flip(args.flip),
                                                        progress=not args.quiet)
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
                     print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")

@@ -2,7 +2,8 @@
 
 One run of a clip (``hgpose annotate`` then ``hgpose compare``) is a chaotic measurement: a small
 change anywhere moves what the tracker follows next. This runs the pipeline from several start
-frames, with the flip test on and off (or only where unsure: ``--flip``), scores each run like
+frames, with the flip test on and off (or only where unsure: ``--flip``) and the zoom test as
+``annotate`` has it (``--no-zoom-test``), scores each run like
 ``hgpose compare`` (PCK@0.2 drawn and all, frames found, legs in the crop box, first frame found)
 and prints mean, spread and extremes.
 """
@@ -19,6 +20,7 @@ from engine.cli_options import (
     add_judging_options,
     add_model_options,
     add_runtime_options,
+    add_zoom_option,
     frame_list,
     non_negative_float,
     spinning_flag,
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the runs read pose crops: both (default: each start twice, flip test on and "
                         "off), on, off, unsure (the flip test only where the plain read is unsure, as the "
                         "app by default), or all (each start three times)")
+    add_zoom_option(p, True, "as annotate runs")
     p.add_argument("--upright", type=non_negative_float, default=None, metavar="DEGREES",
                    help="as annotate --upright (default: 30; 0 turns it off)")
     add_judging_options(p, "the model's calibrated threshold, as annotate draws")
@@ -65,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flips = RUN_FLIPS[args.flip]
         select_joints(reference.joints, args.joints)  # an unknown name fails here, not after the runs
         check_inputs(args.video, reference, args.starts, flips)  # before the model loads
-        config = PipelineConfig(tracker=tracker_config(args.upright))
+        config = PipelineConfig(tracker=tracker_config(args.upright), zoom_test=args.zoom_test)
         with open_backend(args.model or default_model_path(), args.backend, precision=args.precision,
                           spinning=spinning_flag(args.spinning)) as backend:
             result = evaluate_tracking(backend, args.video, reference, args.starts, flips, config,

@@ -38,10 +38,11 @@ class DeviceBackendMixin:
             return self.run_device(x).cpu().numpy()
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool = False,
-                 timer: StageTimer | None = None, unsure: UnsureTest | None = None) -> np.ndarray:
+                 timer: StageTimer | None = None, unsure: UnsureTest | None = None,
+                 zoom: float | None = None, unzoomed: np.ndarray | None = None) -> np.ndarray:
         """As :meth:`engine.backends.base.Backend.estimate`, with the warp, normalisation and decoding
         on the GPU; returns (N, K, 3) float32 in frame pixels."""
-        return self._estimator.estimate(frames, boxes, flip, timer, self.run_device, unsure)
+        return self._estimator.estimate(frames, boxes, flip, timer, self.run_device, unsure, zoom, unzoomed)
 
     def close(self) -> None:
         self._stream.synchronize()

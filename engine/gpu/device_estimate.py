@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.backends.base import UnsureTest, heatmaps_to_frame
+from engine.backends.base import UnsureTest, heatmaps_to_frame, zoomed_boxes
 from engine.crop import CropBox, crop_matrix
+from engine.decoding import place_zoomed, sides_disagree
 from engine.errors import InputError
 from engine.gpu import ops as gpu_ops
 from engine.metadata import ModelMetadata
@@ -69,9 +70,11 @@ class DeviceEstimator:
             self.stream.synchronize()
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool,
-                 timer: StageTimer | None, infer: DeviceInfer, unsure: UnsureTest | None = None) -> np.ndarray:
+                 timer: StageTimer | None, infer: DeviceInfer, unsure: UnsureTest | None = None,
+                 zoom: float | None = None, unzoomed: np.ndarray | None = None) -> np.ndarray:
         """Pose for each (frame, box) pair; same contract as :meth:`engine.backends.base.Backend.estimate`
-        (``unsure`` included: the crops it marks are read mirrored as well, on the device).
+        (``unsure``, ``zoom`` and ``unzoomed`` included: the crops ``unsure`` marks are read mirrored as well, and
+        the zoom test's crops are read and resampled, on the device).
 
         Returns:
             (N, K, 3) float32: x, y in frame pixels and a confidence in [0, 1].
@@ -83,37 +86,71 @@ class DeviceEstimator:
         if n == 0:
             return np.zeros((0, self.metadata.config.num_joints, 3), dtype=np.float32)
         with self._on_stream():
-            with timer.stage("preprocess"):
-                x = self.preprocess(frames, boxes)
-                if flip:
-                    x = torch.cat([x, x.flip(-1)])
-                self._sync()
-            with timer.stage("infer"):
-                heat = infer(x).float()
-                self._sync()
+            heat, mirrored = self._heatmaps(frames, boxes, flip, timer, infer, unsure=unsure)
             with timer.stage("decode-heatmaps"):
-                if flip:
-                    heat = gpu_ops.merge_flipped(heat[:n], heat[n:], self._flip_permutation)
-                # The only device -> host copy: N * K * 3 values.
+                # The device -> host copies: N * K * 3 values a decode.
                 keypoints = gpu_ops.decode_heatmaps(heat, self.refine, self.blur_kernel).cpu().numpy()
-            again = np.flatnonzero(unsure(keypoints)) if unsure is not None and not flip else np.zeros(0, np.intp)
-            if len(again):
-                rows = torch.as_tensor(again, device=heat.device)
-                with timer.stage("infer"):
-                    # Padded to a power of two: each batch shape costs a CUDA graph (a bounded cache),
-                    # and how many crops are unsure changes from call to call.
-                    crops = x[rows].flip(-1)
-                    padded = 1 << (len(again) - 1).bit_length()
-                    if padded > len(again):
-                        crops = torch.cat([crops, crops[-1:].expand(padded - len(again), *crops.shape[1:])])
-                    mirrored = infer(crops)[:len(again)].float()
-                    self._sync()
+            if zoom is not None:
+                zoomed, _ = self._heatmaps(frames, zoomed_boxes(boxes, zoom), flip, timer, infer, mirror=mirrored)
                 with timer.stage("decode-heatmaps"):
-                    merged = gpu_ops.merge_flipped(heat[rows], mirrored, self._flip_permutation)
-                    keypoints[again] = gpu_ops.decode_heatmaps(merged, self.refine, self.blur_kernel).cpu().numpy()
+                    zoomed = gpu_ops.zoom_to_crop(zoomed, zoom)
+                    seen = gpu_ops.decode_heatmaps(zoomed, self.refine, self.blur_kernel)[..., :2].cpu().numpy()
+                    swap = sides_disagree(keypoints[..., :2], seen, self._flip_permutation)
+                    if swap.any():  # sides swapped to the crop's, as the CPU path
+                        rows = torch.as_tensor(np.flatnonzero(swap), device=zoomed.device)
+                        perm = torch.as_tensor(list(self._flip_permutation), device=zoomed.device)
+                        zoomed[rows] = zoomed[rows].index_select(1, perm)
+                    mean = 0.5 * (heat + zoomed)
+                    both = gpu_ops.decode_heatmaps(mean, self.refine, self.blur_kernel)[..., :2].cpu().numpy()
+                    own = keypoints[..., :2].copy()
+                    keypoints[..., :2] = place_zoomed(own, both, zoom, heat.shape[-1])
+                    if unzoomed is not None:
+                        unzoomed[...] = heatmaps_to_frame(own, boxes, self.metadata)
             with timer.stage("decode-heatmaps"):
                 keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
         return keypoints
+
+    def _heatmaps(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox], flip: bool, timer: StageTimer,
+                  infer: DeviceInfer, unsure: UnsureTest | None = None,
+                  mirror: np.ndarray | None = None) -> tuple[Tensor, np.ndarray]:
+        """(N, K, H, W) heatmaps on the device, as :meth:`engine.backends.base.Backend._heatmaps`
+        (merged with the mirrored crop's: all with ``flip``, else the rows in ``mirror``, else those
+        ``unsure`` marks), and those rows."""
+        n = len(boxes)
+        with timer.stage("preprocess"):
+            x = self.preprocess(frames, boxes)
+            if flip:
+                x = torch.cat([x, x.flip(-1)])
+            self._sync()
+        with timer.stage("infer"):
+            heat = infer(x).float()
+            self._sync()
+        if flip:
+            with timer.stage("decode-heatmaps"):
+                return gpu_ops.merge_flipped(heat[:n], heat[n:], self._flip_permutation), np.arange(n)
+        if mirror is not None:
+            again = mirror
+        elif unsure is not None:
+            with timer.stage("decode-heatmaps"):
+                poses = gpu_ops.decode_heatmaps(heat, self.refine, self.blur_kernel).cpu().numpy()
+                again = np.flatnonzero(unsure(poses))
+        else:
+            again = np.zeros(0, np.intp)
+        if len(again):
+            rows = torch.as_tensor(again, device=heat.device)
+            with timer.stage("infer"):
+                # Padded to a power of two: each batch shape costs a CUDA graph (a bounded cache),
+                # and how many crops are unsure changes from call to call.
+                crops = x[rows].flip(-1)
+                padded = 1 << (len(again) - 1).bit_length()
+                if padded > len(again):
+                    crops = torch.cat([crops, crops[-1:].expand(padded - len(again), *crops.shape[1:])])
+                mirrored = infer(crops)[:len(again)].float()
+                self._sync()
+            with timer.stage("decode-heatmaps"):
+                heat = heat.clone()
+                heat[rows] = gpu_ops.merge_flipped(heat[rows], mirrored, self._flip_permutation)
+        return heat, again
 
     def preprocess(self, frames: Sequence[np.ndarray], boxes: Sequence[CropBox]) -> Tensor:
         """(H, W, 3) uint8 BGR frames and their boxes -> (N, 3, S, S) float32 normalised RGB crops on the device.

@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from engine.crop import invert_affine, stretch_ranks
-from engine.decoding import dark_newton_terms
+from engine.decoding import dark_newton_terms, zoom_matrix
 from engine.metadata import MAX_STRETCH_GAIN, Normalisation
 
 
@@ -116,6 +116,15 @@ def merge_flipped(heatmaps: Tensor, flipped_heatmaps: Tensor, flip_permutation: 
     perm = _on_device(tuple(flip_permutation), torch.int64, heatmaps.device)
     back = flipped_heatmaps.index_select(1, perm).flip(-1)
     return 0.5 * (heatmaps + back)
+
+
+def zoom_to_crop(heatmaps: Tensor, zoom: float) -> Tensor:
+    """The zoom test's resampling on (N, K, H, W): as ``engine.decoding.zoom_to_crop`` (the same
+    interpolation matrices, so the two agree to float rounding)."""
+    h, w = heatmaps.shape[-2:]
+    ay = torch.as_tensor(zoom_matrix(h, zoom), dtype=heatmaps.dtype, device=heatmaps.device)
+    ax = torch.as_tensor(zoom_matrix(w, zoom), dtype=heatmaps.dtype, device=heatmaps.device)
+    return torch.matmul(torch.matmul(ay, heatmaps), ax.T)
 
 
 def _take(flat: Tensor, index: Tensor) -> Tensor:

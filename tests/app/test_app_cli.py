@@ -137,3 +137,10 @@ def test_the_flip_mode_to_start_with(args, mode):
     from app.cli import build_parser
 
     assert build_parser().parse_args(args).flip == mode
+
+
+def test_the_zoom_test_is_off_in_the_app_unless_asked_for():
+    from app.cli import build_parser
+
+    assert build_parser().parse_args([]).zoom_test is False
+    assert build_parser().parse_args(["--zoom-test"]).zoom_test is True

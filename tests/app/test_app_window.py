@@ -153,3 +153,11 @@ def test_flip_option_starts_the_flip_mode(make_window, qtbot, mode, flip_test, w
     assert (config.flip_test, config.flip_when_unsure) == (flip_test, when_unsure)
     wait_frames(qtbot, w, 2)
     assert f"flip test {mode}" in w.summary() and "(int8)" in w.summary()
+
+
+def test_zoom_test_option_reaches_the_pipeline_and_survives_a_flip_change(make_window):
+    w = make_window(zoom_test=True)
+    assert w.worker.pipeline.config.zoom_test is True
+    w.settings.set_flip_mode("on")  # the settings panel rebuilds the config; the zoom test stays
+    assert w.pipeline_config().zoom_test is True and w.pipeline_config().flip_test is True
+    assert make_window().pipeline_config().zoom_test is False

@@ -97,6 +97,20 @@ def test_no_flip_is_recorded_and_changes_the_poses(short_clip: Path, tmp_path: P
     assert len(flipped) == len(plain) == 12 and flipped != plain
 
 
+def test_the_zoom_test_is_on_by_default_recorded_and_moves_joints_not_crops(short_clip: Path, tmp_path: Path) -> None:
+    docs = {}
+    for flag in ("", "--no-zoom-test"):
+        out = tmp_path / (flag or "default")
+        assert annotate([str(short_clip), "--out", str(out), "--quiet", *([flag] if flag else [])]) == 0
+        docs[flag] = json.loads((out / "short.json").read_text())
+    assert docs[""]["model"]["zoom_test"] is True
+    assert docs["--no-zoom-test"]["model"]["zoom_test"] is False
+    zoomed, plain = (np.array([f["keypoints"] for f in docs[k]["frames"]]) for k in ("", "--no-zoom-test"))
+    assert [f["box"] for f in docs[""]["frames"]] == [f["box"] for f in docs["--no-zoom-test"]["frames"]]
+    np.testing.assert_allclose(zoomed[..., 2], plain[..., 2], atol=1e-4)
+    assert np.abs(zoomed[..., :2] - plain[..., :2]).max() > 1.0
+
+
 def bad(argv: list[str], capsys: pytest.CaptureFixture, expect: str) -> None:
     code = annotate([*argv, "--quiet"])
     err = capsys.readouterr().err

@@ -60,8 +60,9 @@ def test_pipeline_benchmark_counts_the_reads_the_unsure_flip_test_adds(bundled_m
 
 @pytest.mark.parametrize(("args", "code", "words"), [
     (["--model", "missing.onnx"], 3, "model file missing.onnx does not exist"),
-    (["--batch", "1", "--flip"], 6, "--flip applies to the pipeline benchmark"),
-    (["--batch", "1", "--flip-unsure"], 6, "--flip applies to the pipeline benchmark"),
+    (["--batch", "1", "--flip"], 6, "--flip and --zoom-test apply to the pipeline benchmark"),
+    (["--batch", "1", "--flip-unsure"], 6, "--flip and --zoom-test apply to the pipeline benchmark"),
+    (["--batch", "1", "--zoom-test"], 6, "--flip and --zoom-test apply to the pipeline benchmark"),
     (["--backend", "cuda9000"], 4, "unknown backend"),
 ])
 def test_bad_options_are_one_line(args: list[str], code: int, words: str, capsys: pytest.CaptureFixture) -> None:

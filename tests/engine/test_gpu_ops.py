@@ -24,7 +24,7 @@ from gpu_fixtures import (  # noqa: E402
 )
 
 from engine.crop import CropBox, crop_matrix, normalise_batch, warp_crop  # noqa: E402
-from engine.decoding import argmax_2d, decode_heatmaps, merge_flipped  # noqa: E402
+from engine.decoding import argmax_2d, decode_heatmaps, merge_flipped, zoom_to_crop  # noqa: E402
 from engine.errors import InputError  # noqa: E402
 from engine.gpu import ops as gpu_ops  # noqa: E402
 from engine.gpu.device_estimate import DeviceEstimator  # noqa: E402
@@ -166,6 +166,13 @@ def test_merge_flipped_matches_numpy() -> None:
     np.testing.assert_array_equal(got, ref)
 
 
+def test_zoom_resampling_matches_numpy() -> None:
+    hm = _synthetic_heatmaps()
+    ref = zoom_to_crop(hm, 0.85)
+    got = gpu_ops.zoom_to_crop(torch.from_numpy(hm), 0.85).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
 # ---- frame -> keypoints end to end, against the CPU path and a known answer ---------------------------
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -177,6 +184,17 @@ def test_device_estimate_matches_cpu_estimate_and_the_truth(flip: bool) -> None:
     assert blob_truth_error(dev, cpu, boxes) < 0.01
     assert blob_truth_error(dev, truth, boxes) < 0.05
     np.testing.assert_allclose(dev[..., 2], cpu[..., 2], atol=5e-3)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_device_zoom_test_matches_cpu_and_the_truth(flip: bool) -> None:
+    frames, boxes, truth = blob_scene(seed=1)
+    cpu = BlobBackend(Path("blob"), BLOB_META).estimate(frames, boxes, flip=flip, zoom=0.85)
+    dev = DeviceEstimator(BLOB_META, CPU).estimate(frames, boxes, flip, None, blob_heatmaps_torch, zoom=0.85)
+    alone = DeviceEstimator(BLOB_META, CPU).estimate(frames, boxes, flip, None, blob_heatmaps_torch)
+    assert blob_truth_error(dev, cpu, boxes) < 0.01
+    assert blob_truth_error(dev, truth, boxes) < 0.05
+    np.testing.assert_array_equal(dev[..., 2], alone[..., 2])  # the crop's own confidences
 
 
 def test_device_estimate_times_the_pipeline_stages() -> None:
@@ -219,3 +237,7 @@ def test_device_estimate_reads_mirrored_only_the_crops_marked_unsure() -> None:
     # The CPU path does the same.
     cpu = BlobBackend(Path("blob"), BLOB_META).estimate(frames, boxes, unsure=lambda poses: marked)
     assert blob_truth_error(got, cpu, boxes) < 0.01
+    # With the zoom test, each zoomed crop is read mirrored where its crop was.
+    batches.clear()
+    estimator.estimate(frames, boxes, False, None, infer, unsure, zoom=0.85)
+    assert batches == [9, 4, 9, 4]

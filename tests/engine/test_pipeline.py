@@ -112,9 +112,9 @@ class FlipSpy:
     def __getattr__(self, name: str):
         return getattr(self.backend, name)
 
-    def estimate(self, frames, boxes, flip=False, timer=None):
+    def estimate(self, frames, boxes, flip=False, timer=None, unsure=None):
         self.calls.append((len(boxes), flip))
-        return self.backend.estimate(frames, boxes, flip=flip, timer=timer)
+        return self.backend.estimate(frames, boxes, flip=flip, timer=timer, unsure=unsure)
 
 
 def test_the_flip_test_applies_to_the_pose_not_to_the_person_search(bundled_model: Path, bundled_clip: Path) -> None:
@@ -139,7 +139,7 @@ class ScriptedBackend:
     def __init__(self, metadata, poses: np.ndarray) -> None:
         self.metadata, self.poses = metadata, poses
 
-    def estimate(self, frames, boxes, flip=False, timer=None):
+    def estimate(self, frames, boxes, flip=False, timer=None, unsure=None):
         index = int(frames[0][0, 0, 0])  # the frame carries its index in its first pixel
         return np.stack([self.poses[index]] * len(boxes))
 

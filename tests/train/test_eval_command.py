@@ -266,3 +266,24 @@ def test_eval_names_a_file_that_is_not_a_teacher_file_without_numpys_advice(opti
                                "--model", str(tmp_path / "never-opened.onnx")])
     assert (code, err) == (2, f"hgpose eval: error: {video} is not a teacher file (an .npz with movenet, "
                               "blazepose and names)\n")
+
+
+def test_eval_reads_with_the_zoom_test(tmp_path: Path, lsp_folder, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.backends.registry import open_backend
+    from engine.checkpoint import save_checkpoint
+    from engine.export import export_onnx
+    from engine.metadata import ModelMetadata
+    from engine.model import build_model
+    from train.datasets.lsp import load_lsp
+    from train.evaluation import predict_samples
+
+    root = lsp_folder(4, layout="lsp")
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_model(TINY_MODEL), ModelMetadata("lsp14", TINY_MODEL))
+    onnx_path = export_onnx(ckpt, tmp_path / "m.onnx").path
+    samples = load_lsp(root)
+    with open_backend(onnx_path, "onnxruntime") as b:
+        alone = predict_samples(b, samples, flip=True, progress=False)
+        zoomed = predict_samples(b, samples, flip=True, progress=False, zoom_test=True)
+    np.testing.assert_array_equal(zoomed[..., 2], alone[..., 2])  # positions change, confidences do not
+    assert main(["--root", str(root), "--model", str(onnx_path), "--flip", "--zoom-test", "--quiet"]) == 0
+    assert "4 people from" in capsys.readouterr().out.split("(flip test and zoom test)")[0]

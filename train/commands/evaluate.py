@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: all)")
     add_model_options(p)
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
+    p.add_argument("--zoom-test", action="store_true",
+                   help="zoom test: average the positions' heatmaps with a crop zoomed in to 0.85 of the side, as "
+                        "annotate reads a tracked person")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="crops per backend call (32)")
     p.add_argument("--pck-threshold", type=pck_distance, default=0.2, metavar="FRACTION",
                    help="a joint is correct within this fraction of the torso size (0.2: PCK@0.2)")
@@ -116,14 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_compatible(backend.metadata, skeleton=LSP14.name)
             print(f"hgpose eval: {backend.describe()}", file=sys.stderr)
             if args.pack is not None:
-                preds = predict_pack_crops(backend, pack, flip=args.flip, batch_size=args.batch,
-                                           progress=not args.quiet)
+                preds = predict_pack_crops(backend, pack, flip=args.flip, zoom_test=args.zoom_test,
+                                           batch_size=args.batch, progress=not args.quiet)
             else:
-                preds = predict_samples(backend, samples, flip=args.flip, batch_size=args.batch,
-                                        progress=not args.quiet)
+                preds = predict_samples(backend, samples, flip=args.flip, zoom_test=args.zoom_test,
+                                        batch_size=args.batch, progress=not args.quiet)
         res = pck(preds, truth, LSP14, threshold=args.pck_threshold)
         t = f"{args.pck_threshold:g}"
-        print(f"{len(truth)} people from {source}{' (flip test)' if args.flip else ''}")
+        tests = " and ".join(t for t, on in (("flip test", args.flip), ("zoom test", args.zoom_test)) if on)
+        print(f"{len(truth)} people from {source}{f' ({tests})' if tests else ''}")
         print(f"{'joint':<12} PCK@{t}  labelled")
         for name, value, count in zip(LSP14.joints, res.per_joint, res.counts, strict=True):
             print(f"{name:<12} {value:.4f}  {count}")
