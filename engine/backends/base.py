@@ -94,6 +94,9 @@ class Backend(ABC):
                 heatmaps, resampled onto the crop's grid, are averaged in for the *positions* of
                 the joints both see (:func:`engine.decoding.place_zoomed`); the
                 confidences stay the crop's own, so the calibrated threshold applies unchanged.
+            unzoomed: with ``zoom``, an (N, K, 2) array that receives the positions the crops
+                alone give (frame pixels), for a caller that wants both (the pipeline's tracker
+                places its next crop from those).
 
         Returns:
             (N, K, 3) float32: x, y in frame pixels and a confidence in [0, 1].
