@@ -164,14 +164,30 @@ def zoom_sees(points: np.ndarray, zoom: float, size: int, margin: float = 1.0) -
     return (np.abs(points[..., 0] - c) <= reach) & (np.abs(points[..., 1] - c) <= reach)
 
 
-def sides_disagree(own: np.ndarray, other: np.ndarray, flip_permutation: Sequence[int]) -> np.ndarray:
+def zoom_judged(poses: np.ndarray, zoom: float, size: int, threshold: float) -> np.ndarray:
+    """(N, K) the joints of poses (N, K, 3) (heatmap pixels, confidence) that a zoom test can judge
+    sides on: seen by the zoomed crop (:func:`zoom_sees`) and read by the crop itself at least at
+    half the drawing ``threshold`` (the tracker's support level)."""
+    return zoom_sees(poses[..., :2], zoom, size) & (poses[..., 2] >= 0.5 * threshold)
+
+
+def sides_disagree(own: np.ndarray, other: np.ndarray, flip_permutation: Sequence[int],
+                   judged: np.ndarray, min_pairs: int = 2) -> np.ndarray:
     """(N,) True where a second read ``other`` (N, K, 2) of the same people labels them the other
     way round from ``own`` (N, K, 2): its joints with left and right swapped lie closer to ``own``
     than as they are. The model mirrors about one person in eight, and not always in both of two
-    reads; heatmaps averaged across the two labellings put both wrists on one side."""
-    same = np.linalg.norm(own - other, axis=-1).sum(axis=-1)
-    swapped = np.linalg.norm(own - other[:, list(flip_permutation)], axis=-1).sum(axis=-1)
-    return swapped < same
+    reads; heatmaps averaged across the two labellings put both wrists on one side.
+
+    Only left/right pairs whose two joints are ``judged`` (N, K) (seen well by both reads) count,
+    and a person with fewer than ``min_pairs`` such pairs keeps its labelling: a weak or unseen joint
+    of the second read may lie anywhere, and two of them could fake a swap.
+    """
+    perm = np.asarray(list(flip_permutation))
+    paired = perm != np.arange(len(perm))
+    use = judged & judged[:, perm] & paired
+    same = (np.linalg.norm(own - other, axis=-1) * use).sum(axis=-1)
+    swapped = (np.linalg.norm(own - other[:, perm], axis=-1) * use).sum(axis=-1)
+    return (swapped < same) & (use.sum(axis=-1) >= 2 * min_pairs)
 
 
 def place_zoomed(own: np.ndarray, both: np.ndarray, zoom: float, size: int) -> np.ndarray:

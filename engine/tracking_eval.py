@@ -56,6 +56,7 @@ class TrackingEvaluation:
     video: Path
     reference: Path
     runs: tuple[TrackRun, ...]
+    zoom_test: bool = False
 
     def values(self, figure: str) -> list[float]:
         """One figure over the runs that have it (``first`` is missing where a run found nobody)."""
@@ -87,7 +88,8 @@ class TrackingEvaluation:
 
     def as_dict(self) -> dict[str, Any]:
         """``summary`` over every run, ``by_flip`` per flip mode, then the runs."""
-        return {"video": str(self.video), "reference": str(self.reference), "summary": self.summary(),
+        return {"video": str(self.video), "reference": str(self.reference), "zoom_test": self.zoom_test,
+                "summary": self.summary(),
                 "by_flip": {m: self.of_mode(m).summary() for m in self.modes()},
                 "runs": [{"start": r.start, "flip": r.flip, "flip_mode": r.mode, **r.comparison.as_dict()}
                          for r in self.runs]}
@@ -174,7 +176,7 @@ def evaluate_tracking(backend: Backend, video: Path, reference: KeypointFile, st
                 comparison = _run(backend, video, reference, start, run_config, lambda: bar.update(1), joints,
                                   threshold)
                 runs.append(TrackRun(start, mode, comparison))
-    return TrackingEvaluation(video, reference.path, tuple(runs))
+    return TrackingEvaluation(video, reference.path, tuple(runs), config.zoom_test)
 
 
 def format_evaluation(e: TrackingEvaluation) -> str:
@@ -185,7 +187,8 @@ def format_evaluation(e: TrackingEvaluation) -> str:
     def f(v: float | int | None, digits: int = 3) -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
-    lines = [f"{e.video.name} against {e.reference}: {len(e.runs)} runs",
+    lines = [f"{e.video.name} against {e.reference}: {len(e.runs)} runs"
+             f"{', zoom test' if e.zoom_test else ', no zoom test'}",
              f"{'':12s} {'mean':>7s} {'sd':>7s} {'min':>7s} {'max':>7s} {'runs':>5s}"]
     for figure, row in e.summary().items():
         digits = 1 if figure == "first" else 3

@@ -22,7 +22,7 @@ from engine.crop import (
     normalise_batch,
     warp_crop,
 )
-from engine.decoding import decode_heatmaps, merge_flipped, place_zoomed, sides_disagree, zoom_to_crop
+from engine.decoding import decode_heatmaps, merge_flipped, place_zoomed, sides_disagree, zoom_judged, zoom_to_crop
 from engine.errors import ConfigError
 from engine.metadata import ModelMetadata
 from engine.timing import StageTimer
@@ -112,7 +112,8 @@ class Backend(ABC):
                 # Where the zoomed read labels the person the other way round, its sides are swapped
                 # to the crop's before averaging.
                 permutation = list(self.metadata.skeleton_spec.flip_permutation())
-                swap = sides_disagree(keypoints[..., :2], decode_heatmaps(zoomed)[..., :2], permutation)
+                judged = zoom_judged(keypoints, zoom, heat.shape[-1], self.metadata.threshold_for(flip))
+                swap = sides_disagree(keypoints[..., :2], decode_heatmaps(zoomed)[..., :2], permutation, judged)
                 zoomed[swap] = zoomed[swap][:, permutation]
                 both = decode_heatmaps(0.5 * (heat + zoomed))
                 own = keypoints[..., :2].copy()

@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        config=PipelineConfig(zoom_test=args.zoom_test).with_flip(args.flip),
                                                        progress=not args.quiet)
                     stages = "  ".join(f"{k} {r.stage_ms[k]:.2f}" for k in PIPELINE_STAGES)
-                    print(f"{clip.name}: {r.frames} frames, ms/frame: {stages}")
+                    zoom = ", zoom test" if args.zoom_test else ""
+                    print(f"{clip.name}: {r.frames} frames (flip {args.flip}{zoom}), ms/frame: {stages}")
                     print(f"FPS {r.fps:.1f}")
                     unsure = f" ({r.unsure_reads} frames read mirrored too, as unsure)" if args.flip == "unsure" else ""
                     print(f"crops run: {r.pose_crops} for the pose{unsure}, {r.search_crops} by the person search "

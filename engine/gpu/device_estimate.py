@@ -20,7 +20,7 @@ from torch import Tensor
 
 from engine.backends.base import UnsureTest, heatmaps_to_frame, zoomed_boxes
 from engine.crop import CropBox, crop_matrix
-from engine.decoding import place_zoomed, sides_disagree
+from engine.decoding import place_zoomed, sides_disagree, zoom_judged
 from engine.errors import InputError
 from engine.gpu import ops as gpu_ops
 from engine.metadata import ModelMetadata
@@ -95,7 +95,8 @@ class DeviceEstimator:
                 with timer.stage("decode-heatmaps"):
                     zoomed = gpu_ops.zoom_to_crop(zoomed, zoom)
                     seen = gpu_ops.decode_heatmaps(zoomed, self.refine, self.blur_kernel)[..., :2].cpu().numpy()
-                    swap = sides_disagree(keypoints[..., :2], seen, self._flip_permutation)
+                    judged = zoom_judged(keypoints, zoom, heat.shape[-1], self.metadata.threshold_for(flip))
+                    swap = sides_disagree(keypoints[..., :2], seen, self._flip_permutation, judged)
                     if swap.any():  # sides swapped to the crop's, as the CPU path
                         rows = torch.as_tensor(np.flatnonzero(swap), device=zoomed.device)
                         perm = torch.as_tensor(list(self._flip_permutation), device=zoomed.device)

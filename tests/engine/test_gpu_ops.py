@@ -197,6 +197,17 @@ def test_device_zoom_test_matches_cpu_and_the_truth(flip: bool) -> None:
     np.testing.assert_array_equal(dev[..., 2], alone[..., 2])  # the crop's own confidences
 
 
+def test_device_zoom_test_matches_the_sides_of_a_mirrored_zoomed_read() -> None:
+    from test_zoom_test import MirroringTwice, two_sided_pose
+
+    pose, frame, box = two_sided_pose()
+    alone = MirroringTwice(pose).estimate([frame], [box])
+    stub = MirroringTwice(pose)  # its second call, the zoomed crop, reads the person mirrored
+    got = DeviceEstimator(BLOB_META, CPU).estimate([frame], [box], False, None,
+                                                   lambda x: torch.from_numpy(stub.infer(x.numpy())), zoom=0.85)
+    np.testing.assert_allclose(got, alone, atol=0.25)
+
+
 def test_device_estimate_times_the_pipeline_stages() -> None:
     from engine.timing import StageTimer
 

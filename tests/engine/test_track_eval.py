@@ -117,3 +117,19 @@ def test_runs_can_read_the_flip_test_only_where_unsure(clip_and_reference, capsy
         values = [r["pck_all"] for r in doc["runs"] if r["flip_mode"] == mode]
         assert summary["pck_all"]["runs"] == 2 and summary["pck_all"]["mean"] == pytest.approx(sum(values) / 2)
     assert set(doc["by_flip"]) == {"on", "unsure", "off"}
+
+
+def test_runs_say_whether_they_had_the_zoom_test(clip_and_reference, capsys) -> None:
+    clip, ref = clip_and_reference
+    docs = {}
+    for flag in ("", "--no-zoom-test"):
+        assert track_eval([str(clip), str(ref), "--starts", "0", "--flip", "on", "--json", "--quiet",
+                           *([flag] if flag else [])]) == 0
+        docs[flag] = json.loads(capsys.readouterr().out)
+    assert docs[""]["zoom_test"] is True and docs["--no-zoom-test"]["zoom_test"] is False
+    # The same crops, so the same joints found; positions differ.
+    (on,), (off,) = docs[""]["runs"], docs["--no-zoom-test"]["runs"]
+    assert on["found"] == off["found"] and on["legs_in_box"] == off["legs_in_box"]
+    assert on["pck_all"] != off["pck_all"]
+    assert track_eval([str(clip), str(ref), "--starts", "0", "--flip", "on", "--quiet"]) == 0
+    assert "1 runs, zoom test" in capsys.readouterr().out

@@ -53,8 +53,9 @@ def test_resampling_matches_opencv_with_a_zero_border() -> None:
 
 
 def test_zoom_sees_the_central_part_of_the_crop() -> None:
-    # 64 px heatmaps zoomed to 0.5: the zoomed crop sees 31.5 +- 15.75, less a pixel of margin.
-    points = np.array([[31.5, 31.5], [46.0, 31.5], [48.0, 31.5], [31.5, 17.0], [31.5, 15.0], [2.0, 60.0]])
+    # 64 px heatmaps zoomed to 0.5 reach 15.75 px from the centre (31.5); a pixel of margin leaves
+    # 14.75: 46.25 is in, 46.5 is out, on either axis and either side.
+    points = np.array([[31.5, 31.5], [46.25, 31.5], [46.5, 31.5], [31.5, 16.75], [31.5, 16.5], [2.0, 60.0]])
     assert zoom_sees(points, 0.5, 64).tolist() == [True, True, False, True, False, False]
 
 
@@ -82,7 +83,22 @@ def test_a_second_read_labelled_the_other_way_round_is_recognised() -> None:
     own = rng.uniform(0, 64, (4, 14, 2))
     other = own + rng.normal(0, 0.5, own.shape)
     other[[1, 3]] = other[[1, 3]][:, perm]  # the second and fourth person read mirrored
-    assert sides_disagree(own, other, perm).tolist() == [False, True, False, True]
+    judged = np.ones((4, 14), bool)
+    assert sides_disagree(own, other, perm, judged).tolist() == [False, True, False, True]
+    # Only joints judged on both sides count: a second read that agrees everywhere but has the ankles
+    # (far apart, and beyond the zoomed view) the other way round is no swap once they are not judged.
+    ankles = [LSP14.joints.index("R ankle"), LSP14.joints.index("L ankle")]
+    wide = own.copy()
+    wide[:, ankles] = [[0.0, 0.0], [1000.0, 0.0]]
+    fake = wide + rng.normal(0, 0.5, own.shape)
+    fake[:, ankles] = wide[:, ankles[::-1]]
+    assert sides_disagree(wide, fake, perm, judged).tolist() == [True] * 4  # what counting them does
+    seen = judged.copy()
+    seen[:, ankles] = False
+    assert sides_disagree(wide, fake, perm, seen).tolist() == [False] * 4
+    few = np.zeros((4, 14), bool)
+    few[:, [LSP14.joints.index("R wrist"), LSP14.joints.index("L wrist")]] = True
+    assert sides_disagree(own, other, perm, few).tolist() == [False] * 4
 
 
 def test_zoomed_boxes_keep_centre_and_turn() -> None:
@@ -150,16 +166,20 @@ class MirroringTwice(BlobBackend):
         return np.repeat(gaussians(where, size, 1.0)[:, 0][None], len(batch), axis=0)
 
 
+def two_sided_pose() -> tuple[np.ndarray, np.ndarray, CropBox]:
+    """A fixed pose for :class:`MirroringTwice` (left joints on the left of the crop, right ones on
+    the right, all within the zoomed view), a blank frame and the crop."""
+    size = BLOB_META.heatmap_size
+    pose = np.random.default_rng(6).uniform(5, 10, (14, 2))
+    right = [i for i, n in enumerate(LSP14.joints) if n.startswith("R ")]
+    pose[right, 0] = size - 1 - pose[right, 0]
+    return pose, np.zeros((200, 200, 3), np.uint8), CropBox(100.0, 100.0, 64.0)
+
+
 def test_a_zoomed_read_labelled_the_other_way_round_is_matched_before_averaging() -> None:
     # Without matching its sides, each joint's averaged heatmap has two equal peaks, its own and its
     # mirror twin's, and the pose comes out with both wrists on one side.
-    size = BLOB_META.heatmap_size
-    rng = np.random.default_rng(6)
-    pose = rng.uniform(5, 10, (14, 2))
-    right = [i for i, n in enumerate(LSP14.joints) if n.startswith("R ")]
-    pose[right, 0] = size - 1 - pose[right, 0]  # right joints on the right, left ones on the left
-    box = CropBox(100.0, 100.0, 64.0)
-    frame = np.zeros((200, 200, 3), np.uint8)
+    pose, frame, box = two_sided_pose()
     alone = MirroringTwice(pose).estimate([frame], [box])
     got = MirroringTwice(pose).estimate([frame], [box], zoom=ZOOM)
     np.testing.assert_allclose(got, alone, atol=0.25)  # frame pixels; a swap moves a joint by ~40
