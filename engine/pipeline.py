@@ -50,7 +50,7 @@ class PipelineConfig:
             joints both crops see (:meth:`engine.backends.base.Backend.estimate`). The confidences,
             and so what is drawn, stay the crop's own, and the tracker places its next crop from the
             crop's own read: the zoom test changes what is shown, never what is followed. Twice the
-            pose crops; on the five reference clips PCK of every position rose 0.901 -> 0.917 with
+            pose crops; on the five reference clips PCK of every position rose 0.901 -> 0.916 with
             the flip test (README, "The zoom test").
         smoothing: the One Euro filter of the pose the caller gets (speeds in crop sides a second);
             ``smoothing.enabled`` also turns the score filter on and off.
