@@ -6,6 +6,7 @@ All functions take heatmaps (N, K, H, W) float32 and return coordinates in the h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -131,6 +132,7 @@ def merge_flipped(heatmaps: np.ndarray, flipped_heatmaps: np.ndarray,
     return 0.5 * (heatmaps + back)
 
 
+@functools.lru_cache(maxsize=8)
 def zoom_matrix(size: int, zoom: float) -> np.ndarray:
     """(size, size) float64 bilinear resampling along one heatmap axis, for the zoom test.
 
@@ -139,7 +141,7 @@ def zoom_matrix(size: int, zoom: float) -> np.ndarray:
     centres on integers and the centre at (size - 1) / 2 in both, a point ``d`` heatmap pixels from
     the centre of the other crop is ``d / zoom`` from the centre of the zoomed one. Where the zoomed
     crop does not reach, the weights are zero (it saw nothing there), as ``cv2.warpAffine`` with a
-    zero border.
+    zero border. Cached (read-only): every frame asks for the same one.
     """
     if not zoom > 0:
         raise ValueError(f"zoom must be > 0, got {zoom}")
@@ -152,6 +154,7 @@ def zoom_matrix(size: int, zoom: float) -> np.ndarray:
     for index, weight in ((i0, 1.0 - w), (i0 + 1, w)):
         inside = (index >= 0) & (index < size)
         a[rows[inside], index[inside]] += weight[inside]
+    a.setflags(write=False)  # cached: shared by every call
     return a
 
 

@@ -122,9 +122,15 @@ def zoom_to_crop(heatmaps: Tensor, zoom: float) -> Tensor:
     """The zoom test's resampling on (N, K, H, W): as ``engine.decoding.zoom_to_crop`` (the same
     interpolation matrices, so the two agree to float rounding)."""
     h, w = heatmaps.shape[-2:]
-    ay = torch.as_tensor(zoom_matrix(h, zoom), dtype=heatmaps.dtype, device=heatmaps.device)
-    ax = torch.as_tensor(zoom_matrix(w, zoom), dtype=heatmaps.dtype, device=heatmaps.device)
+    ay = _zoom_matrix_on(int(h), zoom, heatmaps.dtype, heatmaps.device)
+    ax = _zoom_matrix_on(int(w), zoom, heatmaps.dtype, heatmaps.device)
     return torch.matmul(torch.matmul(ay, heatmaps), ax.T)
+
+
+@functools.lru_cache(maxsize=8)
+def _zoom_matrix_on(size: int, zoom: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """:func:`engine.decoding.zoom_matrix` uploaded once per device, as :func:`_on_device`."""
+    return torch.as_tensor(np.array(zoom_matrix(size, zoom)), dtype=dtype, device=device)
 
 
 def _take(flat: Tensor, index: Tensor) -> Tensor:
