@@ -168,7 +168,7 @@ def add_zoom_option(parser: argparse.ArgumentParser, default: bool, default_why:
                        help="read each pose crop again zoomed in and average the two for the joints' positions "
                             "(twice the pose crops; joints placed better, the same ones drawn)" + on)
     group.add_argument("--no-zoom-test", dest="zoom_test", action="store_false",
-                       help="one crop a read" + off)
+                       help="no zoomed second read of each pose crop (faster)" + off)
     parser.set_defaults(zoom_test=default)
 
 
