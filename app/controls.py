@@ -148,7 +148,7 @@ class SettingsPanel(QWidget):
 
     Signals:
         overlay_changed(OverlayOptions)
-        pipeline_changed(): read :attr:`smoothing` and :attr:`flip_mode`.
+        pipeline_changed(): read :attr:`smoothing`, :attr:`flip_mode` and :attr:`zoom_test`.
         model_requested(Path, str): load this model on this backend.
         record_toggled(bool), screenshot_requested()
     """
@@ -191,8 +191,12 @@ class SettingsPanel(QWidget):
         self.flip_box.setCurrentIndex(self.flip_box.findData("unsure"))
         self.flip_box.setToolTip("Average the pose with the mirrored crop's: a better pose for a second "
                                  "inference, on every frame or only where the first read is unsure")
+        self.zoom_box = QCheckBox("Zoom test (joints placed better, twice the crops)")
+        self.zoom_box.setToolTip("Read each pose crop again zoomed in and average the two for where the joints "
+                                 "are; what is drawn and what is followed stay the same")
         self.smoothing_box.toggled.connect(lambda _: self.pipeline_changed.emit())
         self.flip_box.currentIndexChanged.connect(lambda _: self.pipeline_changed.emit())
+        self.zoom_box.toggled.connect(lambda _: self.pipeline_changed.emit())
         pipeline = QGroupBox("Pipeline")
         col = QVBoxLayout(pipeline)
         col.addWidget(self.smoothing_box)
@@ -200,6 +204,7 @@ class SettingsPanel(QWidget):
         row.addWidget(QLabel("Flip test"))
         row.addWidget(self.flip_box, 1)
         col.addLayout(row)
+        col.addWidget(self.zoom_box)
         # Model
         self.model_path = QLineEdit(str(model))
         self.model_path.setToolTip("Model file: .onnx, .pt or .engine")
@@ -259,6 +264,14 @@ class SettingsPanel(QWidget):
 
     def set_flip_mode(self, mode: str) -> None:
         self.flip_box.setCurrentIndex(self.flip_box.findData(mode))
+
+    @property
+    def zoom_test(self) -> bool:
+        """Whether poses are placed with the zoom test (engine.pipeline.PipelineConfig.zoom_test)."""
+        return self.zoom_box.isChecked()
+
+    def set_zoom_test(self, on: bool) -> None:
+        self.zoom_box.setChecked(on)
 
     @property
     def flip(self) -> bool:

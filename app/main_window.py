@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
 
         self.settings = SettingsPanel(options.threshold, options.model, options.backend, options.output_dir)
         self.settings.set_flip_mode(options.flip)  # before the worker listens: its first config
+        self.settings.set_zoom_test(options.zoom_test)
         self.settings.overlay_changed.connect(self._on_overlay)
         self.settings.pipeline_changed.connect(self._on_pipeline_changed)
         self._threshold_flip = options.flip == "on"  # the flip setting the drawing threshold was chosen for
@@ -362,7 +363,7 @@ class MainWindow(QMainWindow):
     # Inference, model, options.
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(smoothing=OneEuroConfig(enabled=self.settings.smoothing),
-                              zoom_test=self.options.zoom_test).with_flip(self.settings.flip_mode)
+                              zoom_test=self.settings.zoom_test).with_flip(self.settings.flip_mode)
 
     def load_model(self, path: Path, backend: str) -> None:
         """Load a model in the inference thread; a bad model shows an error and keeps the current one."""

@@ -30,9 +30,9 @@ class AppOptions:
         flip: the flip mode to start with (``on``, ``unsure`` or ``off``: the *Flip test* box).
             ``unsure`` by default: on the reference clips it found the person as often as the flip
             test on every frame, for a fraction of the second inference (README, tracking).
-        zoom_test: read each pose crop again zoomed in for better-placed joints
-            (:attr:`engine.pipeline.PipelineConfig.zoom_test`); off by default: live video wants
-            the frame rate more than twice the pose crops.
+        zoom_test: the *Zoom test* box to start with: each pose crop read again zoomed in for
+            better-placed joints (:attr:`engine.pipeline.PipelineConfig.zoom_test`); off by default:
+            live video wants the frame rate more than twice the pose crops.
     """
 
     source: SourceSpec

@@ -155,9 +155,12 @@ def test_flip_option_starts_the_flip_mode(make_window, qtbot, mode, flip_test, w
     assert f"flip test {mode}" in w.summary() and "(int8)" in w.summary()
 
 
-def test_zoom_test_option_reaches_the_pipeline_and_survives_a_flip_change(make_window):
+def test_zoom_test_option_and_box_reach_the_pipeline(make_window, qtbot):
     w = make_window(zoom_test=True)
-    assert w.worker.pipeline.config.zoom_test is True
+    assert w.settings.zoom_box.isChecked() and w.worker.pipeline.config.zoom_test is True
     w.settings.set_flip_mode("on")  # the settings panel rebuilds the config; the zoom test stays
     assert w.pipeline_config().zoom_test is True and w.pipeline_config().flip_test is True
-    assert make_window().pipeline_config().zoom_test is False
+    plain = make_window()
+    assert not plain.settings.zoom_box.isChecked() and plain.pipeline_config().zoom_test is False
+    plain.settings.zoom_box.setChecked(True)  # the box, as a user ticks it
+    qtbot.waitUntil(lambda: plain.worker.pipeline.config.zoom_test is True, timeout=5000)
