@@ -167,11 +167,15 @@ def zoom_sees(points: np.ndarray, zoom: float, size: int, margin: float = 1.0) -
     return (np.abs(points[..., 0] - c) <= reach) & (np.abs(points[..., 1] - c) <= reach)
 
 
-def zoom_judged(poses: np.ndarray, zoom: float, size: int, threshold: float) -> np.ndarray:
-    """(N, K) the joints of poses (N, K, 3) (heatmap pixels, confidence) that a zoom test can judge
-    sides on: seen by the zoomed crop (:func:`zoom_sees`) and read by the crop itself at least at
-    half the drawing ``threshold`` (the tracker's support level)."""
-    return zoom_sees(poses[..., :2], zoom, size) & (poses[..., 2] >= 0.5 * threshold)
+def zoom_swaps(poses: np.ndarray, zoomed: np.ndarray, zoom: float, size: int, threshold: float,
+               flip_permutation: Sequence[int]) -> np.ndarray:
+    """(N,) True where the zoomed read labels a person the other way round from the crop's own read
+    (:func:`sides_disagree`), judged on the joints of the crop's poses (N, K, 3) (heatmap pixels,
+    confidence) that the zoomed crop sees (:func:`zoom_sees`) and that the crop itself reads at least
+    at half the drawing ``threshold`` (the tracker's support level); ``zoomed``: (N, K, 2) peaks of the
+    zoomed read resampled onto the crop's grid."""
+    judged = zoom_sees(poses[..., :2], zoom, size) & (poses[..., 2] >= 0.5 * threshold)
+    return sides_disagree(poses[..., :2], zoomed, flip_permutation, judged)
 
 
 def sides_disagree(own: np.ndarray, other: np.ndarray, flip_permutation: Sequence[int],
@@ -200,8 +204,7 @@ def place_zoomed(own: np.ndarray, both: np.ndarray, zoom: float, size: int) -> n
     Where the crop's own peak lies inside what the zoomed crop sees (:func:`zoom_sees`), the mean's
     peak; elsewhere the crop's own. The mean over the whole crop would halve a hand or foot beyond
     the zoomed view (the zoomed read is zero there), so a weaker peak inside would win and the pose
-    pull in; a mean over only the shared view would favour noise outside it, so a weak joint drifted
-    outwards and the next crop, placed from the pose, grew. Keeping the crop's own there avoids both.
+    pull in.
     """
     return np.where(zoom_sees(own, zoom, size)[..., None], both, own).astype(np.float32)
 

@@ -22,7 +22,7 @@ from engine.crop import (
     normalise_batch,
     warp_crop,
 )
-from engine.decoding import decode_heatmaps, merge_flipped, place_zoomed, sides_disagree, zoom_judged, zoom_to_crop
+from engine.decoding import decode_heatmaps, merge_flipped, place_zoomed, zoom_swaps, zoom_to_crop
 from engine.errors import ConfigError
 from engine.metadata import ModelMetadata
 from engine.timing import StageTimer
@@ -112,14 +112,11 @@ class Backend(ABC):
                 # Where the zoomed read labels the person the other way round, its sides are swapped
                 # to the crop's before averaging.
                 permutation = list(self.metadata.skeleton_spec.flip_permutation())
-                judged = zoom_judged(keypoints, zoom, heat.shape[-1], self.metadata.threshold_for(flip))
-                swap = sides_disagree(keypoints[..., :2], decode_heatmaps(zoomed)[..., :2], permutation, judged)
+                swap = zoom_swaps(keypoints, decode_heatmaps(zoomed)[..., :2], zoom, heat.shape[-1],
+                                  self.metadata.threshold_for(flip), permutation)
                 zoomed[swap] = zoomed[swap][:, permutation]
-                both = decode_heatmaps(0.5 * (heat + zoomed))
-                own = keypoints[..., :2].copy()
-                keypoints[..., :2] = place_zoomed(own, both[..., :2], zoom, heat.shape[-1])
-                if unzoomed is not None:
-                    unzoomed[...] = heatmaps_to_frame(own, boxes, self.metadata)
+                both = decode_heatmaps(0.5 * (heat + zoomed))[..., :2]
+                place_zoom_test(keypoints, both, zoom, boxes, self.metadata, unzoomed)
         with timer.stage("decode-heatmaps"):
             keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
         return keypoints
@@ -156,6 +153,18 @@ class Backend(ABC):
                 heat = np.array(heat, copy=True)
                 heat[again] = merge_flipped(heat[again], mirrored, permutation)
         return heat, again
+
+
+def place_zoom_test(keypoints: np.ndarray, both: np.ndarray, zoom: float, boxes: Sequence[CropBox],
+                    metadata: ModelMetadata, unzoomed: np.ndarray | None) -> None:
+    """The zoom test's last step, shared by the CPU and GPU paths: the poses (N, K, 3) in heatmap
+    pixels take the positions ``both`` (N, K, 2; the peaks of the two reads' mean) where the zoomed
+    crop sees them (:func:`engine.decoding.place_zoomed`), in place; ``unzoomed``, when given,
+    receives the crops' own positions in frame pixels."""
+    own = keypoints[..., :2].copy()
+    keypoints[..., :2] = place_zoomed(own, both, zoom, metadata.heatmap_size)
+    if unzoomed is not None:
+        unzoomed[...] = heatmaps_to_frame(own, boxes, metadata)
 
 
 def zoomed_boxes(boxes: Sequence[CropBox], zoom: float) -> list[CropBox]:

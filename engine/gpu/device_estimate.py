@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.backends.base import UnsureTest, heatmaps_to_frame, zoomed_boxes
+from engine.backends.base import UnsureTest, heatmaps_to_frame, place_zoom_test, zoomed_boxes
 from engine.crop import CropBox, crop_matrix
-from engine.decoding import place_zoomed, sides_disagree, zoom_judged
+from engine.decoding import zoom_swaps
 from engine.errors import InputError
 from engine.gpu import ops as gpu_ops
 from engine.metadata import ModelMetadata
@@ -95,18 +95,13 @@ class DeviceEstimator:
                 with timer.stage("decode-heatmaps"):
                     zoomed = gpu_ops.zoom_to_crop(zoomed, zoom)
                     seen = gpu_ops.decode_heatmaps(zoomed, self.refine, self.blur_kernel)[..., :2].cpu().numpy()
-                    judged = zoom_judged(keypoints, zoom, heat.shape[-1], self.metadata.threshold_for(flip))
-                    swap = sides_disagree(keypoints[..., :2], seen, self._flip_permutation, judged)
+                    swap = zoom_swaps(keypoints, seen, zoom, heat.shape[-1], self.metadata.threshold_for(flip),
+                                      self._flip_permutation)
                     if swap.any():  # sides swapped to the crop's, as the CPU path
-                        rows = torch.as_tensor(np.flatnonzero(swap), device=zoomed.device)
-                        perm = torch.as_tensor(list(self._flip_permutation), device=zoomed.device)
-                        zoomed[rows] = zoomed[rows].index_select(1, perm)
+                        zoomed = gpu_ops.swap_sides(zoomed, np.flatnonzero(swap), self._flip_permutation)
                     mean = 0.5 * (heat + zoomed)
                     both = gpu_ops.decode_heatmaps(mean, self.refine, self.blur_kernel)[..., :2].cpu().numpy()
-                    own = keypoints[..., :2].copy()
-                    keypoints[..., :2] = place_zoomed(own, both, zoom, heat.shape[-1])
-                    if unzoomed is not None:
-                        unzoomed[...] = heatmaps_to_frame(own, boxes, self.metadata)
+                    place_zoom_test(keypoints, both, zoom, boxes, self.metadata, unzoomed)
             with timer.stage("decode-heatmaps"):
                 keypoints[..., :2] = heatmaps_to_frame(keypoints[..., :2], boxes, self.metadata)
         return keypoints

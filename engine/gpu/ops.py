@@ -118,6 +118,16 @@ def merge_flipped(heatmaps: Tensor, flipped_heatmaps: Tensor, flip_permutation: 
     return 0.5 * (heatmaps + back)
 
 
+def swap_sides(heatmaps: Tensor, rows: np.ndarray, flip_permutation: Sequence[int]) -> Tensor:
+    """(N, K, H, W) with the rows ``rows`` given the other left/right labelling (their channels
+    permuted); the permutation is uploaded once per device, as in :func:`merge_flipped`."""
+    perm = _on_device(tuple(flip_permutation), torch.int64, heatmaps.device)
+    index = torch.as_tensor(rows, device=heatmaps.device)
+    out = heatmaps.clone()
+    out[index] = heatmaps[index].index_select(1, perm)
+    return out
+
+
 def zoom_to_crop(heatmaps: Tensor, zoom: float) -> Tensor:
     """The zoom test's resampling on (N, K, H, W): as ``engine.decoding.zoom_to_crop`` (the same
     interpolation matrices, so the two agree to float rounding)."""
